@@ -1,0 +1,2 @@
+"""REST API routes of the cases app, mounted under /api/v1/."""
+urlpatterns: list = []

@@ -1,0 +1,102 @@
+"""Cases and their radiographs.
+
+A case belongs to the clinician who opened it. A radiograph is one uploaded image, stored under a
+random name through the storage API; predictions (inference app) and reviews point at it.
+"""
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+
+class Sex(models.TextChoices):
+    FEMALE = "F", "Female"
+    MALE = "M", "Male"
+    OTHER = "O", "Other"
+    UNKNOWN = "U", "Unknown"
+
+
+class CaseStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    AWAITING_MODEL = "awaiting_model", "Awaiting model"
+    AWAITING_REVIEW = "awaiting_review", "Awaiting review"
+    REVIEWED = "reviewed", "Reviewed"
+
+
+class Case(models.Model):
+    patient_reference = models.CharField(
+        max_length=64, help_text="The patient's reference as the hospital knows it (e.g. MRN)."
+    )
+    sex = models.CharField(max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
+    birth_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=20, choices=CaseStatus.choices, default=CaseStatus.OPEN, db_index=True
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="cases"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            models.Index(fields=["patient_reference"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Case {self.pk}"
+
+
+class ImageFormat(models.TextChoices):
+    JPEG = "jpeg", "JPEG"
+    PNG = "png", "PNG"
+    DICOM = "dicom", "DICOM"
+
+
+def radiograph_upload_to(instance: Radiograph, filename: str) -> str:
+    # Random names only: the client's file name may carry patient data.
+    ext = {"jpeg": "jpg", "png": "png", "dicom": "png"}.get(instance.source_format, "bin")
+    return f"radiographs/{uuid.uuid4().hex}.{ext}"
+
+
+def dicom_upload_to(instance: Radiograph, filename: str) -> str:
+    return f"radiographs/dicom/{uuid.uuid4().hex}.dcm"
+
+
+class Radiograph(models.Model):
+    """One uploaded image. `image` is what models read (a DICOM is rendered to a 16-bit or 8-bit
+    PNG after its LUTs); `dicom_deidentified` keeps the de-identified DICOM itself."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="radiographs")
+    image = models.FileField(upload_to=radiograph_upload_to, max_length=255)
+    dicom_deidentified = models.FileField(upload_to=dicom_upload_to, max_length=255, blank=True)
+    source_format = models.CharField(max_length=10, choices=ImageFormat.choices)
+    content_type = models.CharField(max_length=64)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    bit_depth = models.PositiveSmallIntegerField(default=8)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="radiographs_uploaded"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "sha256"], name="radiograph_unique_per_case"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Radiograph {self.pk}"

@@ -1,0 +1,23 @@
+"""Test profile: real PostgreSQL and Redis on this machine, files in a temp dir."""
+import tempfile
+from pathlib import Path
+
+from scoliosis_portal.settings.base import *  # noqa: F401,F403
+from scoliosis_portal.settings.base import STORAGES, env
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/scoliosis"),
+}
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/15")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60}
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="scoliosis-media-"))
+STORAGES = {
+    **STORAGES,
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT)},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Fast hashing in tests only; production keeps Argon2 first.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

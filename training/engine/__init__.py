@@ -1,0 +1,1 @@
+"""Pure PyTorch: no Django import. Everything needed to make a model."""
