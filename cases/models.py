@@ -90,6 +90,20 @@ class Radiograph(models.Model):
     )
     uploaded_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
+    # The agreed label (enough agreeing reads, or an admin's adjudication); what retraining uses.
+    confirmed_label = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    adjudicated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="radiographs_adjudicated",
+    )
+    # Decided once, when first confirmed: held-out radiographs join the fixed evaluation set and
+    # never enter training, so the evaluation set grows but never reshuffles.
+    in_evaluation_set = models.BooleanField(default=False)
+
     history = HistoricalRecords()
 
     class Meta:
@@ -100,3 +114,36 @@ class Radiograph(models.Model):
 
     def __str__(self) -> str:
         return f"Radiograph {self.pk}"
+
+
+UNGRADABLE = "ungradable"
+
+
+class Review(models.Model):
+    """One reviewer's current read of one radiograph. Changeable; history keeps every version."""
+
+    radiograph = models.ForeignKey(Radiograph, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews"
+    )
+    # A key of the model version's label set, or UNGRADABLE.
+    label = models.CharField(max_length=64)
+    comment = models.TextField(blank=True)
+    blind = models.BooleanField(
+        default=False, help_text="Committed before the model's answer was shown."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["radiograph", "reviewer"], name="one_review_per_reviewer"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Review {self.pk} of radiograph {self.radiograph_id}"
