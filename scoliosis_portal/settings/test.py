@@ -11,6 +11,7 @@ DATABASES = {
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/15")
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60}
 MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="scoliosis-media-"))
+STATIC_ROOT = Path(tempfile.mkdtemp(prefix="scoliosis-static-"))
 STORAGES = {
     **STORAGES,
     "default": {
