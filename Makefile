@@ -20,6 +20,7 @@ run: $(STAMP)
 
 services:
 	bash scripts/ensure_services.sh
+	bash scripts/ensure_chromium.sh
 
 test: $(STAMP) services
 	DJANGO_SETTINGS_MODULE=scoliosis_portal.settings.test $(VENV)/bin/pytest
