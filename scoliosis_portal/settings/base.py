@@ -101,6 +101,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env("TIME_ZONE", default="UTC")
@@ -160,12 +161,16 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 25,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # One error shape for every API answer: {"error": {"status", "code", "message", ...}}.
+    "EXCEPTION_HANDLER": "cases.api_errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Spine X-ray screening API",
     "DESCRIPTION": "Cases, radiographs, predictions and reviews. A decision aid, not a diagnosis.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Several models have a `status`; name each enum after its choices class.
+    "ENUM_NAME_OVERRIDES": {"CaseStatusEnum": "cases.models.CaseStatus"},
 }
 
 # Celery. The default broker needs no external server: Celery's filesystem transport under
@@ -206,3 +211,45 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# --- Inference and review (issue 4) -------------------------------------------------------------
+# Task limits: the broker's visibility timeout must exceed INFERENCE_TASK_TIME_LIMIT, and the sweep's
+# INFERENCE_STUCK_AFTER_SECONDS must exceed it too, so a live run is never re-queued.
+INFERENCE_TASK_SOFT_TIME_LIMIT = env.int("INFERENCE_TASK_SOFT_TIME_LIMIT", default=60)
+INFERENCE_TASK_TIME_LIMIT = env.int("INFERENCE_TASK_TIME_LIMIT", default=90)
+INFERENCE_TASK_MAX_RETRIES = env.int("INFERENCE_TASK_MAX_RETRIES", default=5)
+INFERENCE_MAX_ATTEMPTS = env.int("INFERENCE_MAX_ATTEMPTS", default=5)
+INFERENCE_STUCK_AFTER_SECONDS = env.int("INFERENCE_STUCK_AFTER_SECONDS", default=600)
+INFERENCE_SWEEP_EVERY_SECONDS = env.int("INFERENCE_SWEEP_EVERY_SECONDS", default=120)
+INFERENCE_TORCH_THREADS = env.int("INFERENCE_TORCH_THREADS", default=2)
+INFERENCE_REGISTER_DEFAULT_ON_MIGRATE = env.bool("INFERENCE_REGISTER_DEFAULT_ON_MIGRATE", default=True)
+# Reads that must agree before a label is confirmed; disagreement goes to an admin.
+REVIEW_AGREEMENT_REQUIRED = env.int("REVIEW_AGREEMENT_REQUIRED", default=1)
+# Share of radiographs held out into the evaluation set when first confirmed (by id hash).
+REVIEW_EVALUATION_SHARE = env.float("REVIEW_EVALUATION_SHARE", default=0.2)
+CELERY_BEAT_SCHEDULE = {
+    "inference-sweep-stuck-predictions": {
+        "task": "inference.tasks.predictions_sweep",
+        "schedule": float(INFERENCE_SWEEP_EVERY_SECONDS),
+    },
+}
+# --- end inference and review ---------------------------------------------------------------------
+
+# --- Training runs and promotion (issue 5) -----------------------------------------------------
+# Gate: a candidate is auto-activated only if its macro-F1 on the evaluation set is not lower
+# than the active model's by more than this, and no class's sensitivity falls by more than that.
+TRAINING_PROMOTION_MAX_F1_DROP = env.float("TRAINING_PROMOTION_MAX_F1_DROP", default=0.01)
+TRAINING_PROMOTION_MAX_SENSITIVITY_DROP = env.float("TRAINING_PROMOTION_MAX_SENSITIVITY_DROP", default=0.02)
+# Patient-grouped share of the base data folder held out as the fixed evaluation set.
+TRAINING_BASE_EVALUATION_SHARE = env.float("TRAINING_BASE_EVALUATION_SHARE", default=0.2)
+TRAINING_EVALUATION_BOOTSTRAP = env.int("TRAINING_EVALUATION_BOOTSTRAP", default=200)
+TRAINING_TASK_SOFT_TIME_LIMIT = env.int("TRAINING_TASK_SOFT_TIME_LIMIT", default=3300)
+TRAINING_TASK_TIME_LIMIT = env.int("TRAINING_TASK_TIME_LIMIT", default=3600)
+# A running run silent this long (its worker died) is abandoned when an admin cancels it.
+TRAINING_STALE_AFTER_SECONDS = env.int("TRAINING_STALE_AFTER_SECONDS", default=900)
+TRAINING_PROGRESS_EVERY_SECONDS = env.float("TRAINING_PROGRESS_EVERY_SECONDS", default=2.0)
+TRAINING_TORCH_THREADS = env.int("TRAINING_TORCH_THREADS", default=2)
+TRAINING_PRETRAINED = env.bool("TRAINING_PRETRAINED", default=True)
+# Defaults of the admin's hyper-parameter form/API (bounded in training.runs.services).
+TRAINING_DEFAULT_HYPERPARAMETERS = env.json("TRAINING_DEFAULT_HYPERPARAMETERS", default={})
+# --- end training runs -------------------------------------------------------------------------

@@ -1,0 +1,28 @@
+"""Django admin: cases and radiographs with their history (the audit trail) for admins.
+
+Review is registered by the review feature (cases/reviews), not here."""
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from cases.models import Case, Radiograph
+
+
+@admin.register(Case)
+class CaseAdmin(SimpleHistoryAdmin):
+    list_display = ["id", "patient_reference", "sex", "birth_year", "status", "owner", "created_at"]
+    list_filter = ["status", "sex"]
+    search_fields = ["patient_reference"]
+    raw_id_fields = ["owner"]
+    list_select_related = ["owner"]
+
+
+@admin.register(Radiograph)
+class RadiographAdmin(SimpleHistoryAdmin):
+    list_display = ["id", "case", "source_format", "width", "height", "uploaded_by", "uploaded_at"]
+    list_filter = ["source_format"]
+    raw_id_fields = ["case", "uploaded_by", "adjudicated_by"]
+    list_select_related = ["case", "uploaded_by"]
+    # Files are reached through the protected views, never as links to storage.
+    exclude = ["image", "dicom_deidentified"]
+    readonly_fields = ["sha256", "size_bytes", "width", "height", "bit_depth", "content_type"]
+

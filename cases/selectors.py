@@ -1,0 +1,90 @@
+"""Reads of the cases app. The one place that decides who sees which case and radiograph.
+
+- clinician: their own cases and the radiographs in them;
+- reviewer: every case and radiograph, read only (changing is refused in the services);
+- admin (or superuser): everything;
+- anyone else: nothing.
+
+Every page, API endpoint and file download goes through these functions. An object the user
+may not see does not exist for them (Http404), so its existence is not revealed.
+"""
+from __future__ import annotations
+
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import Http404
+
+from cases.models import Case, Radiograph
+from cases.roles import user_is_admin, user_is_clinician, user_is_reviewer
+
+
+def _sees_everything(user) -> bool:
+    return user_is_admin(user) or user_is_reviewer(user)
+
+
+def case_list_for_user(
+    *,
+    user,
+    search: str = "",
+    sex: str = "",
+    status: str = "",
+    with_counts: bool = True,
+) -> QuerySet[Case]:
+    """Cases the user may see, newest first, optionally searched and filtered."""
+    if _sees_everything(user):
+        cases = Case.objects.all()
+    elif user_is_clinician(user):
+        cases = Case.objects.filter(owner=user)
+    else:
+        return Case.objects.none()
+    search = (search or "").strip()
+    if search:
+        cases = cases.filter(Q(patient_reference__icontains=search) | Q(notes__icontains=search))
+    if sex:
+        cases = cases.filter(sex=sex)
+    if status:
+        cases = cases.filter(status=status)
+    cases = cases.select_related("owner")
+    if with_counts:
+        # A correlated subquery, not a JOIN + GROUP BY: it runs only for the rows of the page and
+        # leaves the paginator's COUNT(*) cheap.
+        per_case = (
+            Radiograph.objects.filter(case=OuterRef("pk"))
+            .order_by()
+            .values("case")
+            .annotate(n=Count("*"))
+            .values("n")
+        )
+        cases = cases.annotate(
+            radiograph_count=Coalesce(Subquery(per_case, output_field=IntegerField()), 0)
+        )
+    return cases.order_by("-created_at", "-id")
+
+
+def case_get_for_user(*, user, case_id: int) -> Case:
+    """The case, if the user may see it; Http404 otherwise."""
+    try:
+        return case_list_for_user(user=user).get(pk=case_id)
+    except (Case.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such case.") from exc
+
+
+def radiograph_list_for_user(*, user, case_id: int | None = None) -> QuerySet[Radiograph]:
+    """Radiographs the user may see (in cases they may see), oldest first."""
+    if _sees_everything(user):
+        radiographs = Radiograph.objects.all()
+    elif user_is_clinician(user):
+        radiographs = Radiograph.objects.filter(case__owner=user)
+    else:
+        return Radiograph.objects.none()
+    if case_id is not None:
+        radiographs = radiographs.filter(case_id=case_id)
+    return radiographs.select_related("case").order_by("uploaded_at", "id")
+
+
+def radiograph_get_for_user(*, user, radiograph_id: int) -> Radiograph:
+    """The radiograph, if the user may see its case; Http404 otherwise."""
+    try:
+        return radiograph_list_for_user(user=user).get(pk=radiograph_id)
+    except (Radiograph.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such radiograph.") from exc

@@ -1,0 +1,82 @@
+"""The clinician's first visit, in real headless Chromium (Debian's package) driven by
+Playwright: sign in, open a case, upload two radiographs, see their two thumbnails."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.factories import PASSWORD, UserFactory, jpeg_bytes, png_bytes
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not (Path(CHROMIUM).exists() or shutil.which("chromium")),
+        reason=f"Debian chromium is not installed at {CHROMIUM} (scripts/ensure_chromium.sh installs it)",
+    ),
+]
+
+
+@pytest.fixture
+def live_clinician(transactional_db):
+    # Made before the browser starts: ORM calls inside Playwright's event loop would open a
+    # database connection in another context that test teardown never closes.
+    return UserFactory(username="clinician-live", role="clinician")
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    # Playwright's sync API runs an event loop; Django would otherwise refuse ORM calls from
+    # this thread, which the live_server fixtures still need.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(15_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def test_clinician_signs_in_creates_a_case_uploads_two_radiographs_and_sees_thumbnails(
+    live_server, live_clinician, browser_page, tmp_path, media_dir
+):
+    first, second = tmp_path / "ap-view.png", tmp_path / "lateral.jpg"
+    first.write_bytes(png_bytes(width=200, height=300, seed=1))
+    second.write_bytes(jpeg_bytes(width=220, height=320, seed=2))
+    page = browser_page
+
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("Username").fill(live_clinician.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Cases").wait_for()
+
+    page.get_by_role("link", name="New case").click()
+    page.get_by_label("Patient reference").fill("MRN-BROWSER-1")
+    page.get_by_label("Sex").select_option("F")
+    page.get_by_label("Birth year").fill("2009")
+    page.get_by_role("button", name="Create case").click()
+    page.get_by_role("heading", name="Case MRN-BROWSER-1").wait_for()
+
+    page.get_by_label("Images (JPEG, PNG or DICOM; several at once)").set_input_files([first, second])
+    page.get_by_role("button", name="Upload").click()
+    page.get_by_text("2 radiographs uploaded.").wait_for()
+
+    thumbnails = page.locator(".thumbs img")
+    assert thumbnails.count() == 2
+    for index in range(2):
+        thumbnail = thumbnails.nth(index)
+        thumbnail.scroll_into_view_if_needed()
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumbnail.element_handle())
+    assert "Decision aid, not a diagnosis" in page.locator(".notice").inner_text()

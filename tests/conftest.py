@@ -1,0 +1,95 @@
+"""Personas and shared fixtures for the whole suite.
+
+Personas (healthchecks' alice/bob/charlie idea): `clinician` owns things, `other_clinician` is the
+outsider among clinicians, `reviewer` reads but does not change, `admin_user` sees everything,
+`outsider` is signed in with no role. Every access rule gets a test with an outsider persona.
+App folders may override these with their own conftest.
+"""
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import CaseFactory, RadiographFactory, UserFactory
+
+
+@pytest.fixture
+def clinician(db):
+    return UserFactory(username="clinician-alice", role="clinician")
+
+
+@pytest.fixture
+def other_clinician(db):
+    return UserFactory(username="clinician-bob", role="clinician")
+
+
+@pytest.fixture
+def reviewer(db):
+    return UserFactory(username="reviewer-rita", role="reviewer")
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="admin-ada", role="admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def outsider(db):
+    """Signed in, but in no role."""
+    return UserFactory(username="charlie-no-role")
+
+
+@pytest.fixture
+def case(clinician):
+    return CaseFactory(owner=clinician)
+
+
+@pytest.fixture
+def radiograph(case):
+    return RadiographFactory(case=case)
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def api_as():
+    """`api_as(user)`: an API client authenticated as `user` (or anonymous for None)."""
+
+    def make(user) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user=user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def client_as(client):
+    """`client_as(user)`: the Django test client with a session for `user` (None: anonymous)."""
+
+    def make(user):
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def media_dir(settings, tmp_path):
+    """A private, empty storage location for this test (to prove nothing is left behind)."""
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.MEDIA_ROOT = root
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root)},
+        },
+    }
+    return root
