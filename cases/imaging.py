@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from cases.metadata import MetadataStripError, jpeg_strip_metadata, png_strip_metadata
 from cases.models import ImageFormat
 
 THUMBNAIL_SIDE_PX = 320
@@ -154,10 +155,16 @@ def _raster_check(data: bytes, fmt: ImageFormat) -> CheckedImage:
     if fmt == ImageFormat.JPEG and not data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
         raise UploadRejected("corrupt", "The JPEG is truncated (its end marker is missing).")
     bit_depth = _png_bit_depth(data) if fmt == ImageFormat.PNG else 8
+    strip = png_strip_metadata if fmt == ImageFormat.PNG else jpeg_strip_metadata
+    try:
+        stored = strip(data)
+    except MetadataStripError as exc:
+        raise UploadRejected("corrupt", f"The {name}'s structure is damaged ({exc}).") from exc
     return CheckedImage(
         source_format=fmt,
         content_type="image/png" if fmt == ImageFormat.PNG else "image/jpeg",
-        image_bytes=data,
+        # Stored without embedded text metadata (EXIF, XMP, comments), which may name the patient.
+        image_bytes=stored,
         image_extension="png" if fmt == ImageFormat.PNG else "jpg",
         sha256=hashlib.sha256(data).hexdigest(),
         size_bytes=len(data),
