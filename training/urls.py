@@ -1,2 +1,16 @@
+from django.urls import path
+
+from training import views
+
 app_name = "training"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("", views.models_page, name="models"),
+    path("runs/", views.training_run_start, name="run_start"),
+    path("runs/<int:training_run_id>/", views.training_run_detail, name="run_detail"),
+    path("runs/<int:training_run_id>/cancel/", views.training_run_cancel, name="run_cancel"),
+    path("models/rollback/", views.model_version_rollback, name="rollback"),
+    path("models/<int:model_version_id>/activate/", views.model_version_activate, name="activate"),
+    path("models/<int:model_version_id>/reread/", views.model_version_reread, name="reread"),
+    path("models/<int:model_version_id>/plots/<slug:name>.png", views.model_version_plot, name="plot"),
+    path("export/confirmed-labels.zip", views.confirmed_labels_export_view, name="export"),
+]

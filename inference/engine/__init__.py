@@ -1,1 +1,32 @@
 """Pure PyTorch: no Django import. Everything needed to run a model."""
+
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .model import DEFAULT_ARCHITECTURE, create_model, forward_with_features
+from .ood import MahalanobisOOD
+from .predictor import PredictionResult, Predictor
+from .preprocessing import (
+    ImageDecodeError,
+    PreprocessParams,
+    decode_image,
+    load_image,
+    preprocess,
+    preprocess_batch,
+)
+
+__all__ = [
+    "DEFAULT_ARCHITECTURE",
+    "CheckpointError",
+    "ImageDecodeError",
+    "MahalanobisOOD",
+    "PredictionResult",
+    "Predictor",
+    "PreprocessParams",
+    "create_model",
+    "decode_image",
+    "forward_with_features",
+    "load_checkpoint",
+    "load_image",
+    "preprocess",
+    "preprocess_batch",
+    "save_checkpoint",
+]

@@ -240,6 +240,8 @@ CELERY_BEAT_SCHEDULE = {
 # than the active model's by more than this, and no class's sensitivity falls by more than that.
 TRAINING_PROMOTION_MAX_F1_DROP = env.float("TRAINING_PROMOTION_MAX_F1_DROP", default=0.01)
 TRAINING_PROMOTION_MAX_SENSITIVITY_DROP = env.float("TRAINING_PROMOTION_MAX_SENSITIVITY_DROP", default=0.02)
+# ...and only if it calls at most this share of the (in-distribution) evaluation set OOD.
+TRAINING_PROMOTION_MAX_OOD_FLAG_RATE = env.float("TRAINING_PROMOTION_MAX_OOD_FLAG_RATE", default=0.10)
 # Patient-grouped share of the base data folder held out as the fixed evaluation set.
 TRAINING_BASE_EVALUATION_SHARE = env.float("TRAINING_BASE_EVALUATION_SHARE", default=0.2)
 TRAINING_EVALUATION_BOOTSTRAP = env.int("TRAINING_EVALUATION_BOOTSTRAP", default=200)

@@ -1,0 +1,107 @@
+"""CPU speed and memory of the Predictor (and optionally a full training run).
+
+Measures, with a fixed thread count (default 2): median ms per image for ``predict`` and for
+``predict(gradcam=True)`` on real radiographs (file paths, so decoding is included), resident
+memory after loading the model, and resident memory across 500 Grad-CAM calls (must stay flat).
+
+    .venv/bin/python bench/engine_speed.py [--checkpoint models/default.pt] [--train]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "bench" / "out"
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("SPINE_DATA_DIR", ROOT.parent / "shared" / "data" / "fraiwan"))
+
+
+def image_paths(limit: int = 30) -> list[Path]:
+    from training.engine import samples_from_folder
+
+    samples = samples_from_folder(default_data_dir())
+    step = max(1, len(samples) // limit)
+    return [Path(s.source) for s in samples[::step]][:limit]
+
+
+def time_calls(predictor, paths, gradcam: bool, repeats: int) -> dict[str, float]:
+    times, stages = [], {}
+    for _ in range(repeats):
+        for path in paths:
+            t = time.perf_counter()
+            result = predictor.predict(path, gradcam=gradcam)
+            times.append((time.perf_counter() - t) * 1000)
+            for k, v in result.timings_ms.items():
+                stages.setdefault(k, []).append(v)
+    return {"median_ms": statistics.median(times), "p90_ms": sorted(times)[int(0.9 * len(times))],
+            **{f"median_{k}_ms": statistics.median(v) for k, v in stages.items()}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--checkpoint", default=str(ROOT / "models" / "default.pt"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--gradcam-calls", type=int, default=500)
+    ap.add_argument("--train", action="store_true", help="also time a full training run on all data")
+    args = ap.parse_args()
+
+    baseline = rss_mb()
+    import torch
+
+    from inference.engine import Predictor
+
+    torch.set_num_threads(args.threads)
+    t = time.perf_counter()
+    predictor = Predictor.from_checkpoint(args.checkpoint, num_threads=args.threads)
+    load_ms = (time.perf_counter() - t) * 1000
+    paths = image_paths()
+    predictor.predict(paths[0], gradcam=True)  # warm-up: first call allocates workspaces
+    rss_loaded = rss_mb()
+    report = {
+        "threads": args.threads, "canvas_hw": predictor.params.canvas_shape,
+        "architecture": predictor.metadata["architecture"], "n_images": len(paths),
+        "load_ms": load_ms, "rss_mb_python_only": baseline, "rss_mb_model_loaded": rss_loaded,
+        "predict": time_calls(predictor, paths, gradcam=False, repeats=3),
+        "predict_gradcam": time_calls(predictor, paths, gradcam=True, repeats=2),
+    }
+    samples = []
+    for i in range(args.gradcam_calls):
+        predictor.predict(paths[i % len(paths)], gradcam=True)
+        if i % 50 == 49:
+            gc.collect()
+            samples.append(round(rss_mb(), 1))
+    report["rss_mb_during_gradcam_calls"] = samples
+    report["rss_growth_mb_last_400_calls"] = samples[-1] - samples[1] if len(samples) > 2 else None
+    report["training_seconds_recorded_in_checkpoint"] = predictor.metadata.get("training_seconds")
+    if args.train:
+        from training.engine import TrainConfig, samples_from_folder, train_model
+
+        data = samples_from_folder(default_data_dir())
+        t = time.perf_counter()
+        train_model(data, None, TrainConfig(num_threads=args.threads, temperature=1.0))
+        report["training_seconds_measured"] = time.perf_counter() - t
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "engine_speed.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,266 @@
+"""Reads of review: the queue, the label choices, who sees which reads, agreement figures."""
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
+from itertools import combinations
+
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from cases.models import UNGRADABLE, Radiograph, Review
+from cases.roles import user_is_admin, user_is_reviewer
+from inference.models import Prediction, PredictionStatus
+from training.models import ModelVersion
+from training.selectors import model_version_get_active
+
+
+def label_choices_for_radiograph(radiograph: Radiograph) -> list[str]:
+    """The label set of the model version that read the radiograph (else the active one), plus
+    ungradable. Never hard-coded: a later model may add a class."""
+    prediction = (
+        Prediction.objects.filter(radiograph=radiograph)
+        .select_related("model_version")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    version = prediction.model_version if prediction else model_version_get_active()
+    labels = list(version.labels) if version else []
+    return [*labels, UNGRADABLE]
+
+
+def _latest(field: str):
+    return Subquery(
+        Prediction.objects.filter(radiograph=OuterRef("pk"))
+        .order_by("-created_at", "-id")
+        .values(field)[:1]
+    )
+
+
+def review_queue_for_user(
+    *,
+    user,
+    predicted_label: str = "",
+    min_age_days: int | None = None,
+    max_age_days: int | None = None,
+) -> QuerySet[Radiograph]:
+    """Radiographs with a finished prediction that still need this reviewer's read, most
+    uncertain first: failed reads, then out-of-distribution flags, then readers' disagreement,
+    then low confidence; oldest first among equals. Empty for anyone but reviewers."""
+    if not user_is_reviewer(user):
+        return Radiograph.objects.none()
+    distinct_labels = (
+        Review.objects.filter(radiograph=OuterRef("pk"))
+        .order_by()
+        .values("radiograph")
+        .annotate(n=Count("label", distinct=True))
+        .values("n")
+    )
+    queue = (
+        Radiograph.objects.filter(confirmed_label="")
+        .annotate(
+            prediction_status=_latest("status"),
+            predicted_label=_latest("label"),
+            prediction_confidence=_latest("confidence"),
+            prediction_ood=_latest("out_of_distribution"),
+            read_by_me=Exists(Review.objects.filter(radiograph=OuterRef("pk"), reviewer=user)),
+            read_count=Coalesce(
+                Subquery(
+                    Review.objects.filter(radiograph=OuterRef("pk"))
+                    .order_by()
+                    .values("radiograph")
+                    .annotate(n=Count("*"))
+                    .values("n"),
+                    output_field=IntegerField(),
+                ),
+                0,
+            ),
+            distinct_read_labels=Coalesce(
+                Subquery(distinct_labels, output_field=IntegerField()), 0
+            ),
+        )
+        .filter(
+            prediction_status__in=[PredictionStatus.SUCCEEDED, PredictionStatus.FAILED],
+            read_by_me=False,
+        )
+        .annotate(
+            disagreement=Case(
+                When(distinct_read_labels__gt=1, then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            ),
+            priority=Case(
+                When(prediction_status=PredictionStatus.FAILED, then=Value(3)),
+                When(prediction_ood=True, then=Value(2)),
+                When(distinct_read_labels__gt=1, then=Value(1)),
+                default=Value(0),
+                output_field=IntegerField(),
+            ),
+            uncertainty=Coalesce("prediction_confidence", Value(0.0), output_field=FloatField()),
+        )
+    )
+    if predicted_label:
+        queue = queue.filter(predicted_label=predicted_label)
+    now = timezone.now()
+    if min_age_days is not None:
+        queue = queue.filter(uploaded_at__lte=now - timedelta(days=min_age_days))
+    if max_age_days is not None:
+        queue = queue.filter(uploaded_at__gte=now - timedelta(days=max_age_days))
+    return queue.order_by("-priority", "uncertainty", "uploaded_at", "id")
+
+
+def review_queue_next(*, user, after_radiograph_id: int | None = None) -> Radiograph | None:
+    queue = review_queue_for_user(user=user)
+    if after_radiograph_id is not None:
+        queue = queue.exclude(pk=after_radiograph_id)
+    return queue.first()
+
+
+def review_get_for_reviewer(*, radiograph: Radiograph, reviewer) -> Review | None:
+    return Review.objects.filter(radiograph=radiograph, reviewer=reviewer).first()
+
+
+def reviews_visible_for_radiograph(*, radiograph: Radiograph, user) -> list[Review]:
+    """Reads of a radiograph the user may see (the caller checked the radiograph itself):
+    admins all reads; reviewers only their own (others' reads would anchor them); the
+    clinician who owns the case all reads, without the reviewer's identity."""
+    reads = radiograph.reviews.select_related("reviewer").order_by("created_at", "id")
+    if user_is_admin(user):
+        return list(reads)
+    if user_is_reviewer(user):
+        return list(reads.filter(reviewer=user))
+    if radiograph.case.owner_id == user.pk:
+        return list(reads)
+    return []
+
+
+def review_payload_for_radiograph(*, radiograph: Radiograph, user) -> dict:
+    """`confirmed_label` and `reads` for the radiograph API (caller checked visibility)."""
+    show_reader = user_is_admin(user) or user_is_reviewer(user)
+    reads = [
+        {
+            "label": r.label,
+            "comment": r.comment,
+            "blind": r.blind,
+            "reviewer": r.reviewer.get_username() if show_reader else None,
+            "updated_at": r.updated_at,
+        }
+        for r in reviews_visible_for_radiograph(radiograph=radiograph, user=user)
+    ]
+    return {
+        "confirmed_label": radiograph.confirmed_label or None,
+        "confirmed_at": radiograph.confirmed_at,
+        "adjudicated": bool(radiograph.adjudicated_by_id),
+        "reads": reads,
+    }
+
+
+# --- agreement ------------------------------------------------------------------------------------
+
+
+def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
+    """Cohen's kappa of two raters over (rater A, rater B) label pairs; None if undefined."""
+    n = len(pairs)
+    if n == 0:
+        return None
+    observed = sum(a == b for a, b in pairs) / n
+    left = Counter(a for a, _ in pairs)
+    right = Counter(b for _, b in pairs)
+    expected = sum(left[k] * right.get(k, 0) for k in left) / (n * n)
+    if math.isclose(expected, 1.0):
+        return 1.0 if math.isclose(observed, 1.0) else None
+    return (observed - expected) / (1 - expected)
+
+
+def agreement_report(
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    model_version: ModelVersion | None = None,
+) -> dict:
+    """Model vs confirmed label (confusion matrix, sensitivity per class) and reader vs reader
+    (Cohen's kappa per pair of reviewers and pooled over every pair of reads of one image),
+    over radiographs uploaded in [since, until) and predictions of `model_version` (default:
+    each radiograph's latest succeeded prediction)."""
+    radiographs = Radiograph.objects.all()
+    if since:
+        radiographs = radiographs.filter(uploaded_at__gte=since)
+    if until:
+        radiographs = radiographs.filter(uploaded_at__lt=until)
+
+    predictions = Prediction.objects.filter(
+        status=PredictionStatus.SUCCEEDED,
+        radiograph__in=radiographs.exclude(confirmed_label="").exclude(confirmed_label=UNGRADABLE),
+    ).select_related("radiograph", "model_version")
+    if model_version is not None:
+        predictions = predictions.filter(model_version=model_version)
+    latest: dict[int, Prediction] = {}
+    for p in predictions.order_by("created_at", "id"):
+        latest[p.radiograph_id] = p
+    labels: list[str] = []
+    for p in latest.values():
+        for label in [*p.model_version.labels, p.radiograph.confirmed_label]:
+            if label not in labels:
+                labels.append(label)
+    matrix = {truth: dict.fromkeys(labels, 0) for truth in labels}
+    for p in latest.values():
+        if not p.out_of_distribution:
+            matrix[p.radiograph.confirmed_label][p.label] += 1
+    ood_count = sum(p.out_of_distribution for p in latest.values())
+    sensitivity = {}
+    for truth in labels:
+        total = sum(matrix[truth].values())
+        sensitivity[truth] = matrix[truth][truth] / total if total else None
+    compared = sum(sum(row.values()) for row in matrix.values())
+    correct = sum(matrix[k][k] for k in labels)
+
+    reads_by_radiograph: dict[int, dict[int, str]] = defaultdict(dict)
+    names: dict[int, str] = {}
+    for radiograph_id, reviewer_id, username, label in Review.objects.filter(
+        radiograph__in=radiographs
+    ).values_list("radiograph_id", "reviewer_id", "reviewer__username", "label"):
+        reads_by_radiograph[radiograph_id][reviewer_id] = label
+        names[reviewer_id] = username
+    pair_labels: dict[tuple[int, int], list[tuple[str, str]]] = defaultdict(list)
+    pooled: list[tuple[str, str]] = []
+    for reads in reads_by_radiograph.values():
+        for a, b in combinations(sorted(reads), 2):
+            pair_labels[(a, b)].append((reads[a], reads[b]))
+            pooled.append((reads[a], reads[b]))
+    pairs = [
+        {
+            "reviewers": [names[a], names[b]],
+            "images": len(items),
+            "kappa": cohen_kappa(items),
+        }
+        for (a, b), items in sorted(pair_labels.items())
+    ]
+    return {
+        "labels": labels,
+        "confusion_matrix": matrix,
+        "rows": [
+            {"truth": t, "cells": [matrix[t][p] for p in labels], "sensitivity": sensitivity[t]}
+            for t in labels
+        ],
+        "sensitivity": sensitivity,
+        "compared": compared,
+        "accuracy": correct / compared if compared else None,
+        "out_of_distribution": ood_count,
+        "reader_pairs": pairs,
+        "pooled_kappa": cohen_kappa(pooled),
+        "pooled_pairs": len(pooled),
+    }

@@ -1,0 +1,140 @@
+"""Pages of review: the queue, the reading page (blind mode, keyboard), the agreement page."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from cases.reviews import selectors, services
+from cases.reviews.apis import parse_period
+from cases.roles import user_is_admin, user_is_reviewer
+from cases.selectors import radiograph_get_for_user
+from inference.selectors import prediction_latest_for_radiograph, prediction_panel_context
+from training.models import ModelVersion
+from training.selectors import model_version_get_active
+
+BLIND_SESSION_KEY = "review_blind"
+
+
+def _require_reviewer(request: HttpRequest) -> None:
+    if not user_is_reviewer(request.user):
+        raise PermissionDenied("Only reviewers work the review queue.")
+
+
+def _blind(request: HttpRequest) -> bool:
+    """Blind reading is on unless the reviewer turned it off (automation bias is real)."""
+    if "blind" in request.GET:
+        request.session[BLIND_SESSION_KEY] = request.GET["blind"] == "1"
+    return request.session.get(BLIND_SESSION_KEY, True)
+
+
+def _days(value: str | None) -> int | None:
+    try:
+        return max(0, int(value)) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+@login_required
+@require_GET
+def review_queue(request: HttpRequest) -> HttpResponse:
+    _require_reviewer(request)
+    blind = _blind(request)
+    predicted_label = request.GET.get("predicted_label", "")
+    queue = selectors.review_queue_for_user(
+        user=request.user,
+        predicted_label=predicted_label,
+        min_age_days=_days(request.GET.get("min_age_days")),
+        max_age_days=_days(request.GET.get("max_age_days")),
+    )
+    page = Paginator(queue, 25).get_page(request.GET.get("page"))
+    active = model_version_get_active()
+    return render(
+        request,
+        "review/queue.html",
+        {
+            "page": page,
+            "blind": blind,
+            "label_choices": list(active.labels) if active else [],
+            "filters": request.GET,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def review_read(request: HttpRequest, radiograph_id: int) -> HttpResponse:
+    """Read one radiograph. In blind mode the model's answer stays hidden until this reviewer
+    has committed a read; then it is shown, with the way on to the next item."""
+    _require_reviewer(request)
+    radiograph = radiograph_get_for_user(user=request.user, radiograph_id=radiograph_id)
+    blind = _blind(request)
+    mine = selectors.review_get_for_reviewer(radiograph=radiograph, reviewer=request.user)
+    choices = selectors.label_choices_for_radiograph(radiograph)
+    error = ""
+    if request.method == "POST":
+        try:
+            review = services.review_submit(
+                radiograph=radiograph,
+                reviewer=request.user,
+                label=request.POST.get("label", ""),
+                comment=request.POST.get("comment", ""),
+                blind=blind and mine is None,
+            )
+        except ValidationError as exc:
+            error = "; ".join(m for ms in exc.message_dict.values() for m in ms)
+        else:
+            messages.success(request, f"Read saved: {review.label}.")
+            if blind and mine is None:
+                # Now the answer may be shown: back to this page, which reveals it.
+                return redirect("inference:review_read", radiograph_id=radiograph.pk)
+            return redirect(_next_url(request, radiograph.pk))
+    prediction = prediction_latest_for_radiograph(radiograph)
+    context = prediction_panel_context(radiograph=radiograph, prediction=prediction)
+    context.update(
+        {
+            "blind": blind,
+            "reveal": not blind or mine is not None,
+            "mine": mine,
+            "choices": [
+                {"label": label, "key": "u" if label == "ungradable" else str(i + 1)}
+                for i, label in enumerate(choices)
+            ],
+            "error": error,
+            "next_url": _next_url(request, radiograph.pk),
+        }
+    )
+    response = render(request, "review/read.html", context, status=400 if error else 200)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _next_url(request: HttpRequest, current_id: int) -> str:
+    following = selectors.review_queue_next(user=request.user, after_radiograph_id=current_id)
+    if following is None:
+        return reverse("inference:review_queue")
+    return reverse("inference:review_read", args=[following.pk])
+
+
+@login_required
+@require_GET
+def agreement(request: HttpRequest) -> HttpResponse:
+    if not user_is_admin(request.user):
+        raise PermissionDenied("Only admins see the agreement figures.")
+    since, until, version = parse_period(request.GET)
+    report = selectors.agreement_report(since=since, until=until, model_version=version)
+    return render(
+        request,
+        "review/agreement.html",
+        {
+            "report": report,
+            "versions": ModelVersion.objects.order_by("-created_at"),
+            "selected_version": version,
+            "filters": request.GET,
+        },
+    )

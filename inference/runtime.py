@@ -1,0 +1,66 @@
+"""The worker's model cache: one Predictor per process, keyed by model version id.
+
+Loaded lazily on the first task (never at import time, so the web process never imports torch),
+and replaced only when a task asks for a different model version, i.e. after an activation.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from inference.engine import Predictor
+    from training.models import ModelVersion
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_cached: tuple[int, Predictor] | None = None
+# How many times this process has loaded a checkpoint; tests and the bench read it.
+load_count = 0
+
+
+def predictor_for(model_version: ModelVersion) -> Predictor:
+    """The Predictor for `model_version`, loading its checkpoint from storage if not cached.
+
+    Raises inference.engine.CheckpointError when the stored file is not the registered one.
+    """
+    global _cached, load_count
+    with _lock:
+        if _cached is not None and _cached[0] == model_version.pk:
+            return _cached[1]
+        from inference.engine import CheckpointError, Predictor
+
+        # Drop the old model first: two EfficientNets side by side would double the peak RSS.
+        _cached = None
+        with model_version.checkpoint.open("rb") as fh:
+            data = fh.read()
+        predictor = Predictor.from_checkpoint(
+            data, num_threads=getattr(settings, "INFERENCE_TORCH_THREADS", None)
+        )
+        if predictor.checkpoint_sha256 != model_version.sha256:
+            raise CheckpointError(
+                f"stored checkpoint of model version {model_version.pk} does not match its "
+                "registered sha256; re-register the model"
+            )
+        _cached = (model_version.pk, predictor)
+        load_count += 1
+        logger.info("loaded model version %s into worker cache", model_version.pk)
+        return predictor
+
+
+def cached_model_version_id() -> int | None:
+    return _cached[0] if _cached is not None else None
+
+
+def clear() -> None:
+    global _cached
+    with _lock:
+        _cached = None
+
+
+# Predictor is not thread-safe; a threads-pool worker serialises inference through this lock.
+predict_lock = threading.Lock()

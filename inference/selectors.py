@@ -1,0 +1,94 @@
+"""Reads of the inference app. Who may see a prediction is who may see its radiograph, which
+cases.selectors decides; nothing here widens that."""
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django.urls import reverse
+
+from cases.models import Radiograph
+from cases.selectors import radiograph_list_for_user
+from inference.models import Prediction, PredictionStatus
+
+
+def prediction_latest_for_radiograph(radiograph: Radiograph) -> Prediction | None:
+    """The newest prediction of the radiograph (after a model change an admin may re-read it;
+    the new prediction then stands beside the old one and is the one shown)."""
+    return (
+        Prediction.objects.filter(radiograph=radiograph)
+        .select_related("model_version")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def prediction_list_for_user(*, user) -> QuerySet[Prediction]:
+    visible = radiograph_list_for_user(user=user).order_by().values("pk")
+    return Prediction.objects.filter(radiograph__in=visible).select_related(
+        "model_version", "radiograph"
+    )
+
+
+def prediction_get_for_user(*, user, prediction_id: int) -> Prediction:
+    """The prediction, if the user may see its radiograph; Http404 otherwise."""
+    try:
+        return prediction_list_for_user(user=user).get(pk=prediction_id)
+    except (Prediction.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such prediction.") from exc
+
+
+def gradcam_path(prediction: Prediction) -> str | None:
+    if prediction.status != PredictionStatus.SUCCEEDED or not prediction.gradcam:
+        return None
+    return reverse("inference_api:prediction_gradcam", args=[prediction.pk])
+
+
+def prediction_payload_for_radiograph(*, radiograph: Radiograph, request) -> dict | None:
+    """The `prediction` of the radiograph API (hook called by cases.apis). The caller has
+    already checked that the user may see `radiograph`."""
+    from inference.apis import PredictionSerializer
+
+    prediction = prediction_latest_for_radiograph(radiograph)
+    if prediction is None:
+        return None
+    return PredictionSerializer(prediction, context={"request": request}).data
+
+
+def confidence_in_words(confidence: float | None) -> str:
+    """Calibrated confidence as a natural frequency, which readers interpret better than a
+    bare percentage, plus a plain band."""
+    if confidence is None:
+        return ""
+    in_ten = max(1, min(10, round(confidence * 10)))
+    if confidence >= 0.9:
+        band = "High confidence"
+    elif confidence >= 0.7:
+        band = "Moderate confidence"
+    else:
+        band = "Low confidence: treat this answer as uncertain"
+    return f"{band}. Of 10 radiographs given this answer, about {in_ten} would truly have it."
+
+
+def prediction_panel_context(*, radiograph: Radiograph, prediction: Prediction | None) -> dict:
+    """Everything the prediction panel template needs (shared by the radiograph and review
+    pages)."""
+    labels = list(prediction.model_version.labels) if prediction else []
+    probabilities = []
+    if prediction and prediction.status == PredictionStatus.SUCCEEDED:
+        probabilities = sorted(
+            ((label, prediction.probabilities.get(label, 0.0)) for label in labels),
+            key=lambda item: -item[1],
+        )
+    finished = prediction is not None and prediction.is_finished
+    return {
+        "radiograph": radiograph,
+        "prediction": prediction,
+        "finished": finished,
+        "probabilities": [
+            {"label": label, "percent": round(p * 100, 1)} for label, p in probabilities
+        ],
+        "confidence_words": confidence_in_words(prediction.confidence) if prediction else "",
+        "image_url": reverse("cases_api:radiograph_image", args=[radiograph.pk]),
+        "gradcam_url": gradcam_path(prediction) if prediction else None,
+        "panel_url": reverse("inference:prediction_panel", args=[radiograph.pk]),
+    }

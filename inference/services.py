@@ -1,0 +1,344 @@
+"""Writes of the inference app: queue predictions, run one, sweep stuck ones, case status.
+
+`import torch` happens only inside `prediction_run` (through inference.runtime), i.e. in the
+worker, never in the web request path.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from cases.models import Case, CaseStatus, Radiograph
+from inference.models import Prediction, PredictionStatus
+from training.models import ModelVersion
+from training.selectors import model_version_get_active
+
+logger = logging.getLogger(__name__)
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def max_attempts() -> int:
+    return int(_setting("INFERENCE_MAX_ATTEMPTS", 5))
+
+
+def stuck_after() -> timedelta:
+    return timedelta(seconds=int(_setting("INFERENCE_STUCK_AFTER_SECONDS", 600)))
+
+
+# --- queueing ---------------------------------------------------------------------------------
+
+
+def predictions_enqueue_for_radiographs(
+    *, radiograph_ids: Iterable[int], model_version: ModelVersion | None = None
+) -> list[Prediction]:
+    """Create the queued Prediction rows for `model_version` (default: the active one) and send
+    their tasks once the transaction commits.
+
+    Idempotent: a radiograph that already has a prediction by that version gets no second one
+    (the database enforces it) and no second task. Returns the predictions of those radiographs
+    by that version, new or old. With no active model it returns [] and the radiographs wait.
+    """
+    ids = sorted({int(i) for i in radiograph_ids})
+    version = model_version or model_version_get_active()
+    if version is None:
+        logger.warning("no active model version; %d radiograph(s) wait for one", len(ids))
+        case_ids = Radiograph.objects.filter(pk__in=ids).values_list("case_id", flat=True)
+        for case_id in sorted(set(case_ids)):
+            case_status_refresh(case_id=case_id)
+        return []
+    with transaction.atomic():
+        existing = list(Radiograph.objects.filter(pk__in=ids).values_list("pk", "case_id"))
+        now = timezone.now()
+        fresh = {rid: uuid.uuid4().hex for rid, _ in existing}
+        Prediction.objects.bulk_create(
+            [
+                Prediction(
+                    radiograph_id=rid,
+                    model_version=version,
+                    status=PredictionStatus.QUEUED,
+                    queued_at=now,
+                    celery_task_id=task_id,
+                )
+                for rid, task_id in fresh.items()
+            ],
+            ignore_conflicts=True,
+        )
+        predictions = list(
+            Prediction.objects.filter(radiograph_id__in=fresh, model_version=version)
+        )
+        # Rows that already existed keep their own task id, so only the new ones are sent.
+        to_send = [
+            (p.pk, p.celery_task_id)
+            for p in predictions
+            if p.celery_task_id == fresh.get(p.radiograph_id)
+        ]
+        for case_id in sorted({case_id for _, case_id in existing}):
+            case_status_refresh(case_id=case_id)
+        transaction.on_commit(lambda: _send_tasks(to_send), robust=True)
+    return predictions
+
+
+def _send_tasks(items: list[tuple[int, str]]) -> None:
+    from inference.tasks import prediction_run as prediction_run_task
+
+    for prediction_id, task_id in items:
+        try:
+            prediction_run_task.apply_async(args=[prediction_id], task_id=task_id)
+        except Exception:  # broker down: the row stays queued and the sweep re-sends it
+            logger.warning(
+                "could not send prediction %s to the broker; the sweep will re-queue it",
+                prediction_id,
+                exc_info=True,
+            )
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+def _claim(*, prediction_id: int, task_id: str) -> bool:
+    """QUEUED -> RUNNING by a conditional update; a RUNNING row with this same task id is a
+    redelivery of our own message (the worker that held it died), so it is claimed again."""
+    claimable = Q(status=PredictionStatus.QUEUED) | Q(
+        status=PredictionStatus.RUNNING, celery_task_id=task_id
+    )
+    changed = (
+        Prediction.objects.filter(claimable, pk=prediction_id)
+        .update(
+            status=PredictionStatus.RUNNING,
+            celery_task_id=task_id,
+            started_at=timezone.now(),
+            attempts=F("attempts") + 1,
+            error="",
+        )
+    )
+    return changed == 1
+
+
+def prediction_fail(*, prediction_id: int, task_id: str | None, message: str) -> bool:
+    """Mark a running prediction failed with a message a person can act on."""
+    rows = Prediction.objects.filter(pk=prediction_id, status=PredictionStatus.RUNNING)
+    if task_id is not None:
+        rows = rows.filter(celery_task_id=task_id)
+    with transaction.atomic():
+        changed = rows.update(
+            status=PredictionStatus.FAILED, error=message[:2000], finished_at=timezone.now()
+        )
+        if changed:
+            case_id = Radiograph.objects.filter(predictions__pk=prediction_id).values_list(
+                "case_id", flat=True
+            ).first()
+            if case_id is not None:
+                case_status_refresh(case_id=case_id)
+    return bool(changed)
+
+
+def prediction_run(*, prediction_id: int, task_id: str) -> Prediction | None:
+    """Run the model on one queued prediction. Returns the row, or None if not ours to run.
+
+    1. Claim the row by a conditional update (see `_claim`); if nothing changed, another
+       delivery has it or it is finished: do nothing (this is what makes the task idempotent).
+    2. Give up, failing the row, after INFERENCE_MAX_ATTEMPTS claims (a poison image that kills
+       its worker each time must not loop forever).
+    3. Load the model version's Predictor (cached per process) and the radiograph's bytes.
+    4. Predict with Grad-CAM; deterministic errors (unreadable image, bad checkpoint, missing
+       file, time limit) fail the row at once with a readable message.
+    5. Store the overlay under a random name and write the result, again conditionally, so a
+       run that lost its claim never overwrites another; then refresh the case status.
+
+    Transient errors (database, storage, broker) propagate so that the task retries.
+    """
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from inference import runtime
+    from inference.engine import CheckpointError, ImageDecodeError
+
+    if not _claim(prediction_id=prediction_id, task_id=task_id):
+        return None
+    prediction = Prediction.objects.select_related("radiograph", "model_version").get(
+        pk=prediction_id
+    )
+    if prediction.attempts > max_attempts():
+        prediction_fail(
+            prediction_id=prediction_id,
+            task_id=task_id,
+            message=f"Gave up after {max_attempts()} attempts: the worker was lost or timed out "
+            "each time. An admin can re-queue it.",
+        )
+        return _reload(prediction_id)
+
+    started = time.perf_counter()
+    try:
+        t0 = time.perf_counter()
+        predictor = runtime.predictor_for(prediction.model_version)
+        t1 = time.perf_counter()
+        with prediction.radiograph.image.open("rb") as fh:
+            data = fh.read()
+        t2 = time.perf_counter()
+        with runtime.predict_lock:
+            result = predictor.predict(data, gradcam=True)
+        t3 = time.perf_counter()
+    except ImageDecodeError as exc:
+        return _fail_and_reload(prediction_id, task_id, f"The image could not be read: {exc}")
+    except CheckpointError as exc:
+        return _fail_and_reload(prediction_id, task_id, f"The model could not be loaded: {exc}")
+    except FileNotFoundError:
+        return _fail_and_reload(
+            prediction_id, task_id, "The stored radiograph file is missing; upload it again."
+        )
+    except SoftTimeLimitExceeded:
+        return _fail_and_reload(
+            prediction_id, task_id, "Reading this radiograph took longer than the time limit."
+        )
+
+    timings = {
+        **{k: round(v, 2) for k, v in result.timings_ms.items()},
+        "load_model": round((t1 - t0) * 1000, 2),
+        "read_image": round((t2 - t1) * 1000, 2),
+        "predict_total": round((t3 - t2) * 1000, 2),
+    }
+    if prediction.queued_at and prediction.started_at:
+        timings["queue_wait"] = round(
+            (prediction.started_at - prediction.queued_at).total_seconds() * 1000, 2
+        )
+    gradcam_name = ""
+    if result.overlay_png:
+        prediction.gradcam.save("gradcam.png", ContentFile(result.overlay_png), save=False)
+        gradcam_name = prediction.gradcam.name
+    timings["total"] = round((time.perf_counter() - started) * 1000, 2)
+
+    with transaction.atomic():
+        changed = Prediction.objects.filter(
+            pk=prediction_id, status=PredictionStatus.RUNNING, celery_task_id=task_id
+        ).update(
+            status=PredictionStatus.SUCCEEDED,
+            label=result.label,
+            probabilities={k: float(v) for k, v in result.probabilities.items()},
+            confidence=float(result.confidence),
+            ood_score=float(result.ood_score),
+            out_of_distribution=bool(result.out_of_distribution),
+            gradcam=gradcam_name,
+            timings_ms=timings,
+            error="",
+            finished_at=timezone.now(),
+        )
+        if changed:
+            case_status_refresh(case_id=prediction.radiograph.case_id)
+    if not changed and gradcam_name:
+        # We lost the claim (the sweep re-queued us and another run took over): no orphan file.
+        prediction.gradcam.storage.delete(gradcam_name)
+    return _reload(prediction_id)
+
+
+def _reload(prediction_id: int) -> Prediction:
+    return Prediction.objects.get(pk=prediction_id)
+
+
+def _fail_and_reload(prediction_id: int, task_id: str, message: str) -> Prediction:
+    logger.info("prediction %s failed: %s", prediction_id, message)
+    prediction_fail(prediction_id=prediction_id, task_id=task_id, message=message)
+    return _reload(prediction_id)
+
+
+# --- the sweep --------------------------------------------------------------------------------
+
+
+def predictions_requeue_stuck(*, older_than: timedelta | None = None) -> dict[str, int]:
+    """Re-send predictions stuck in queued or running past a limit, and queue radiographs that
+    never got a prediction (e.g. the process died between the upload's commit and its hook).
+
+    The limit must exceed the task's hard time limit so a live run is never re-queued. A row
+    that has used up its attempts is failed instead. Returns counts for logging.
+    """
+    cutoff = timezone.now() - (older_than if older_than is not None else stuck_after())
+    counts = {"requeued": 0, "failed": 0, "created": 0}
+    stuck = list(
+        Prediction.objects.filter(
+            Q(status=PredictionStatus.QUEUED, queued_at__lt=cutoff)
+            | Q(status=PredictionStatus.RUNNING, started_at__lt=cutoff)
+        ).values_list("pk", "status", "celery_task_id", "attempts")
+    )
+    to_send: list[tuple[int, str]] = []
+    with transaction.atomic():
+        for pk, status, old_task_id, attempts in stuck:
+            same = Prediction.objects.filter(pk=pk, status=status, celery_task_id=old_task_id)
+            if attempts >= max_attempts():
+                changed = same.update(
+                    status=PredictionStatus.FAILED,
+                    finished_at=timezone.now(),
+                    error=f"Gave up after {attempts} attempts: the worker was lost or timed "
+                    "out each time. An admin can re-queue it.",
+                )
+                counts["failed"] += changed
+                continue
+            new_task_id = uuid.uuid4().hex
+            if same.update(
+                status=PredictionStatus.QUEUED, celery_task_id=new_task_id, queued_at=timezone.now()
+            ):
+                to_send.append((pk, new_task_id))
+                counts["requeued"] += 1
+        transaction.on_commit(lambda: _send_tasks(to_send), robust=True)
+
+    orphans = list(
+        Radiograph.objects.filter(uploaded_at__lt=cutoff)
+        .filter(~Exists(Prediction.objects.filter(radiograph=OuterRef("pk"))))
+        .values_list("pk", flat=True)[:500]
+    )
+    if orphans:
+        counts["created"] = len(predictions_enqueue_for_radiographs(radiograph_ids=orphans))
+    if any(counts.values()):
+        logger.warning("prediction sweep: %s", counts)
+    return counts
+
+
+# --- case status ------------------------------------------------------------------------------
+
+
+def case_status_compute(*, case_id: int) -> str:
+    """awaiting model while any radiograph's latest prediction is missing, queued or running;
+    reviewed when every radiograph has a confirmed label; else awaiting review."""
+    latest_status = Subquery(
+        Prediction.objects.filter(radiograph=OuterRef("pk"))
+        .order_by("-created_at", "-id")
+        .values("status")[:1]
+    )
+    rows = list(
+        Radiograph.objects.filter(case_id=case_id)
+        .annotate(latest_status=latest_status)
+        .values_list("latest_status", "confirmed_label")
+    )
+    if not rows:
+        return CaseStatus.OPEN
+    if all(label for _, label in rows):
+        return CaseStatus.REVIEWED
+    waiting = {None, PredictionStatus.QUEUED, PredictionStatus.RUNNING}
+    if any(status in waiting and not label for status, label in rows):
+        return CaseStatus.AWAITING_MODEL
+    return CaseStatus.AWAITING_REVIEW
+
+
+def case_status_refresh(*, case_id: int) -> str:
+    """Recompute and store a case's status. Locks the case row so that two predictions finishing
+    at once serialise and the later one sees the earlier one's committed result."""
+    with transaction.atomic():
+        current = Case.objects.select_for_update().filter(pk=case_id).values_list(
+            "status", flat=True
+        ).first()
+        if current is None:
+            return CaseStatus.OPEN
+        status = case_status_compute(case_id=case_id)
+        if status != current:
+            # A system-driven change: update() keeps it out of the people's audit trail.
+            Case.objects.filter(pk=case_id).update(status=status)
+        return status

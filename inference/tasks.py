@@ -1,0 +1,63 @@
+"""Celery tasks of the inference app: thin wrappers that take ids and call services."""
+from __future__ import annotations
+
+import logging
+import random
+
+from celery import shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerOperationalError
+
+from inference import services
+
+logger = logging.getLogger(__name__)
+
+# Database, storage and broker hiccups: worth another try. Everything deterministic is handled
+# (and the row failed) inside the service.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, BrokerOperationalError, ConnectionError, TimeoutError)
+
+SOFT_TIME_LIMIT = int(getattr(settings, "INFERENCE_TASK_SOFT_TIME_LIMIT", 60))
+HARD_TIME_LIMIT = int(getattr(settings, "INFERENCE_TASK_TIME_LIMIT", 90))
+MAX_RETRIES = int(getattr(settings, "INFERENCE_TASK_MAX_RETRIES", 5))
+
+
+def _backoff(retries: int) -> float:
+    # 2, 4, 8, ... seconds, capped, with jitter so that a recovering database is not stampeded.
+    return min(2 ** (retries + 1), 120) * random.uniform(0.75, 1.25)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=SOFT_TIME_LIMIT,
+    time_limit=HARD_TIME_LIMIT,
+    max_retries=MAX_RETRIES,
+    ignore_result=True,
+)
+def prediction_run(self, prediction_id: int) -> None:
+    """Run the model on one prediction row. Safe to deliver twice (the row is claimed)."""
+    try:
+        services.prediction_run(prediction_id=prediction_id, task_id=self.request.id or "")
+    except TRANSIENT_ERRORS as exc:
+        if self.request.retries >= self.max_retries:
+            logger.error("prediction %s: transient errors persisted; the sweep will re-queue it",
+                         prediction_id)
+            raise
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+    except Exception as exc:
+        # A bug, not the image: fail the row with something readable rather than loop.
+        logger.exception("prediction %s failed unexpectedly", prediction_id)
+        services.prediction_fail(
+            prediction_id=prediction_id,
+            task_id=self.request.id or "",
+            message=f"Unexpected error while reading the radiograph ({type(exc).__name__}). "
+            "An admin can re-queue it.",
+        )
+
+
+@shared_task(bind=True, acks_late=True, soft_time_limit=120, time_limit=180, ignore_result=True)
+def predictions_sweep(self) -> dict[str, int]:
+    """Periodic (beat): re-queue predictions stuck in queued/running; queue forgotten uploads."""
+    return services.predictions_requeue_stuck()

@@ -1,0 +1,26 @@
+from django import template
+
+from inference.selectors import prediction_latest_for_radiograph, prediction_panel_context
+
+register = template.Library()
+
+
+@register.inclusion_tag("inference/_prediction_panel.html")
+def prediction_panel(radiograph):
+    """The model's answer for a radiograph the view already let the user see."""
+    return prediction_panel_context(
+        radiograph=radiograph, prediction=prediction_latest_for_radiograph(radiograph)
+    )
+
+
+@register.simple_tag
+def prediction_finished(radiograph) -> bool:
+    prediction = prediction_latest_for_radiograph(radiograph)
+    return prediction is None or prediction.is_finished
+
+
+@register.simple_tag
+def user_review_roles(user) -> dict[str, bool]:
+    from cases.roles import user_is_admin, user_is_reviewer
+
+    return {"reviewer": user_is_reviewer(user), "admin": user_is_admin(user)}

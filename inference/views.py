@@ -1,0 +1,33 @@
+"""Pages of the inference app: the prediction panel of a radiograph (full page or fragment)."""
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from cases.selectors import radiograph_get_for_user
+from inference.selectors import prediction_latest_for_radiograph, prediction_panel_context
+
+# Seconds between refreshes while the model is still reading (meta refresh without JS).
+REFRESH_SECONDS = 3
+
+
+@login_required
+@require_GET
+def prediction_panel(request: HttpRequest, radiograph_id: int) -> HttpResponse:
+    """The model's answer for one radiograph. `?fragment=1` returns only the panel, which the
+    page's script polls; without JavaScript the full page refreshes itself until it is done."""
+    radiograph = radiograph_get_for_user(user=request.user, radiograph_id=radiograph_id)
+    context = prediction_panel_context(
+        radiograph=radiograph, prediction=prediction_latest_for_radiograph(radiograph)
+    )
+    context["refresh_seconds"] = REFRESH_SECONDS
+    template = (
+        "inference/_prediction_panel.html"
+        if request.GET.get("fragment")
+        else "inference/prediction_page.html"
+    )
+    response = render(request, template, context)
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,116 @@
+"""The main loop in real headless Chromium (Debian's package) with a real Celery worker:
+a clinician uploads and watches the prediction and heat-map appear without reloading; a
+reviewer works the queue in blind mode from the keyboard and confirms a label."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import redis
+from celery.contrib.testing.worker import start_worker
+from django.conf import settings
+
+from cases.models import Radiograph
+from scoliosis_portal.celery import app
+from tests.inference import support
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not (Path(CHROMIUM).exists() or shutil.which("chromium")),
+        reason=f"Debian chromium is not installed at {CHROMIUM} (scripts/ensure_chromium.sh installs it)",
+    ),
+]
+
+
+@pytest.fixture
+def worker():
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    from celery.signals import task_postrun
+    from django.db import connections
+
+    def close_worker_connections(**kwargs) -> None:
+        # The worker thread's own DB connection would otherwise outlive the test and block the
+        # test database's teardown.
+        connections.close_all()
+
+    task_postrun.connect(close_worker_connections, weak=False)
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as w:
+            yield w
+    finally:
+        task_postrun.disconnect(close_worker_connections)
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _sign_in(browser, live_server, username):
+    page = browser.new_context().new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(support.PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    return page
+
+
+def test_clinician_sees_prediction_appear_and_reviewer_confirms_blind(
+    live_server, worker, browser, tmp_path
+):
+    clinician = support.make_user("clin-live", "clinician")
+    reviewer = support.make_user("rev-live", "reviewer")
+    support.make_active_model_version()
+    case = support.make_case(clinician, patient_reference="MRN-LIVE-1")
+    image = tmp_path / "spine.png"
+    image.write_bytes(support.png_bytes(size=(200, 320), seed=11))
+
+    # Clinician: upload, open the radiograph, watch the answer arrive.
+    page = _sign_in(browser, live_server, clinician.username)
+    page.goto(f"{live_server.url}/cases/{case.pk}/")
+    page.locator('input[type="file"]').set_input_files([image])
+    page.get_by_role("button", name="Upload").click()
+    page.get_by_text("1 radiograph").first.wait_for()
+    radiograph = Radiograph.objects.get(case=case)
+    page.goto(f"{live_server.url}/radiographs/{radiograph.pk}/")
+    page.locator("#prediction-panel").wait_for()
+    page.get_by_text("Model's answer:").wait_for(timeout=90_000)
+    overlay = page.locator("#prediction-panel img.overlay")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=overlay.element_handle())
+    page.locator("input.opacity").fill("30")
+    assert page.evaluate("document.querySelector('img.overlay').style.opacity") == "0.3"
+    assert "Decision aid, not a diagnosis" in page.content()
+
+    # Reviewer: queue in blind mode, read from the keyboard, then see the model's answer.
+    page = _sign_in(browser, live_server, reviewer.username)
+    page.goto(f"{live_server.url}/inference/review/")
+    assert "MRN-LIVE-1" not in page.content()
+    page.get_by_role("link", name="Start reading (n)").click()
+    assert page.locator("#prediction-panel").count() == 0  # blind: hidden before the read
+    page.keyboard.press("2")
+    assert page.locator('input[name="label"][value="scoliosis"]').is_checked()
+    page.keyboard.press("Enter")
+    page.locator("#prediction-panel").wait_for()
+    radiograph.refresh_from_db()
+    assert radiograph.confirmed_label == "scoliosis"
+    assert radiograph.reviews.get().blind is True

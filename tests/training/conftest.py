@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import pytest
+import redis
+from celery.contrib.testing.worker import start_worker
+from django.conf import settings as django_settings
+
+from scoliosis_portal.celery import app
+from tests.inference import support as inference_support
+from tests.training import support
+
+
+@pytest.fixture
+def base_data(tmp_path, settings):
+    """A synthetic base data folder (3 classes x 14 PNGs) and tiny, fast training settings."""
+    root = support.make_base_folder(tmp_path / "base")
+    settings.TRAINING_BASE_DATA_DIR = str(root)
+    settings.TRAINING_BASE_EVALUATION_SHARE = 0.3
+    settings.TRAINING_PROGRESS_EVERY_SECONDS = 0.0
+    settings.TRAINING_EVALUATION_BOOTSTRAP = 20
+    settings.TRAINING_TORCH_THREADS = 2
+    # Two epochs on 42 synthetic textures fit no meaningful OOD threshold; the OOD part of the
+    # gate has its own tests (test_gate.py), the worker tests judge macro-F1 and sensitivity.
+    settings.TRAINING_PROMOTION_MAX_OOD_FLAG_RATE = 1.0
+    settings.TRAINING_DEFAULT_HYPERPARAMETERS = {
+        "epochs": 2, "batch_size": 8, "input_size": 64, "validation_fraction": 0.0,
+        "learning_rate": 3e-3,
+    }
+    return root
+
+
+@pytest.fixture
+def random_active_model(db):
+    """An active model with random weights (a real checkpoint, chance-level answers)."""
+    return inference_support.make_active_model_version()
+
+
+@pytest.fixture
+def clean_broker():
+    redis.Redis.from_url(django_settings.CELERY_BROKER_URL).flushdb()
+    yield
+    redis.Redis.from_url(django_settings.CELERY_BROKER_URL).flushdb()
+
+
+@pytest.fixture
+def training_worker(clean_broker):
+    """A real Celery worker consuming the `training` queue (and the default one)."""
+    with start_worker(
+        app, pool="solo", perform_ping_check=False, shutdown_timeout=60,
+        queues=["training", "celery"],
+    ) as worker:
+        yield worker

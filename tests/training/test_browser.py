@@ -1,0 +1,95 @@
+"""An admin in real headless Chromium: starts a training run from the models page, watches its
+progress reach 100 %, sees the candidate beside the active model, activates it with a reason
+and rolls it back. A real Celery worker trains on a tiny synthetic dataset."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.factories import PASSWORD, UserFactory
+from tests.inference import support as inference_support
+from training.models import ModelVersion, TrainingRun
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (Path(CHROMIUM).exists() or shutil.which("chromium")),
+        reason=f"Debian chromium is not installed at {CHROMIUM} (scripts/ensure_chromium.sh installs it)",
+    ),
+]
+
+
+@pytest.fixture
+def live_admin(transactional_db):
+    return UserFactory(username="admin-live", role="admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def active_version(transactional_db):
+    return inference_support.make_active_model_version()
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(20_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def test_admin_starts_run_watches_progress_activates_and_rolls_back(
+    live_server, live_admin, active_version, base_data, settings, training_worker, browser_page
+):
+    # Hold every candidate back at the gate, so the admin's own activation is what is tested.
+    settings.TRAINING_PROMOTION_MAX_F1_DROP = -2.0
+    page = browser_page
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("Username").fill(live_admin.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{live_server.url}/training/")
+    page.get_by_role("heading", name="Models and training").wait_for()
+
+    page.get_by_label("Epochs").fill("2")
+    page.get_by_label("Input size").fill("64")
+    page.get_by_label("Batch size").fill("8")
+    page.get_by_role("button", name="Start a training run").click()
+    page.get_by_role("heading", name=re.compile(r"Training run #\d+")).wait_for()
+
+    # The page polls the API and reloads when the run ends.
+    page.get_by_text("100 %").wait_for(timeout=180_000)
+    page.locator("[data-field=status]", has_text="succeeded").wait_for()
+    page.get_by_role("heading", name=re.compile("Candidate beside the active model")).wait_for()
+    assert "Not promoted" in page.content()
+
+    run = TrainingRun.objects.get()
+    candidate = ModelVersion.objects.get(training_run=run)
+    page.goto(f"{live_server.url}/training/?a={active_version.pk}&b={candidate.pk}")
+    row = page.locator("tr", has_text=candidate.name).first
+    row.get_by_label("Reason").fill("checked the evaluation by hand")
+    row.get_by_role("button", name="Activate").click()
+    page.get_by_text(f"{candidate.name} is now the active model.").wait_for()
+    candidate.refresh_from_db()
+    assert candidate.status == "active" and candidate.activated_by == live_admin
+
+    page.get_by_role("button", name="Roll back to the previous active version").click()
+    page.get_by_text(f"Rolled back to {active_version.name}.").wait_for()
+    active_version.refresh_from_db()
+    assert active_version.status == "active"

@@ -1,0 +1,115 @@
+"""The models page, run page, export zip: admins only; what they show."""
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+
+import pytest
+from django.urls import reverse
+
+from cases.models import UNGRADABLE
+from tests.inference import support as inference_support
+from training.models import TrainingRun
+from training.runs import services
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def versions(db):
+    active = inference_support.make_model_version_row(name="v-active", active=True)
+    active.metrics = {"evaluation": {"macro_f1": 0.91, "accuracy": 0.93, "n": 40,
+                                     "sensitivity_normal": 0.9, "confusion_matrix": [[9, 1, 0], [0, 20, 0], [0, 1, 9]]}}
+    active.save()
+    candidate = inference_support.make_model_version_row(name="v-candidate", active=False)
+    return active, candidate
+
+
+@pytest.fixture
+def run(admin_user, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        return services.training_run_start(user=admin_user)
+
+
+def page_urls(versions, run):
+    active, candidate = versions
+    return [
+        ("get", reverse("training:models")),
+        ("get", reverse("training:run_detail", args=[run.pk])),
+        ("get", reverse("training:export")),
+        ("post", reverse("training:run_start")),
+        ("post", reverse("training:run_cancel", args=[run.pk])),
+        ("post", reverse("training:activate", args=[candidate.pk])),
+        ("post", reverse("training:rollback")),
+        ("post", reverse("training:reread", args=[candidate.pk])),
+        ("get", reverse("training:plot", args=[candidate.pk, "confusion_matrix"])),
+    ]
+
+
+@pytest.mark.parametrize("persona", ["clinician", "reviewer", "outsider"])
+def test_non_admins_are_refused_every_training_page(request, persona, client_as, versions, run):
+    client = client_as(request.getfixturevalue(persona))
+    for method, url in page_urls(versions, run):
+        response = getattr(client, method)(url, {"reason": "x"})
+        assert response.status_code == 403, (persona, url, response.status_code)
+    assert TrainingRun.objects.get().status == "queued"
+
+
+def test_anonymous_is_sent_to_login(client, versions, run):
+    for method, url in page_urls(versions, run):
+        response = getattr(client, method)(url)
+        assert response.status_code == 302 and "/login/" in response["Location"], url
+
+
+def test_models_page_marks_active_and_compares_side_by_side(client_as, admin_user, versions, run):
+    active, candidate = versions
+    response = client_as(admin_user).get(reverse("training:models"), {"a": active.pk, "b": candidate.pk})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "● active" in html and "v-candidate" in html
+    assert "0.910" in html  # macro-F1 of the active version
+    assert "Confusion matrix" in html
+    assert f'data-live-run="/api/v1/training-runs/{run.pk}/"' in html
+
+
+def test_admin_starts_a_run_from_the_page(client_as, admin_user, versions, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client_as(admin_user).post(
+            reverse("training:run_start"), {"epochs": 2, "batch_size": 8, "learning_rate": 0.001, "input_size": 128}
+        )
+    run = TrainingRun.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("training:run_detail", args=[run.pk])
+    assert run.hyperparameters["epochs"] == 2 and run.started_by == admin_user
+    page = client_as(admin_user).get(response["Location"])
+    assert b"Cancel this run" in page.content
+
+
+def test_export_zip_has_class_folders_and_manifest(client_as, admin_user, clinician, reviewer, versions):
+    from cases.models import Review
+
+    case = inference_support.make_case(clinician, patient_reference="MRN-SECRET-77")
+    scol = inference_support.make_radiograph(case, seed=1)
+    norm = inference_support.make_radiograph(case, seed=2)
+    ungradable = inference_support.make_radiograph(case, seed=3)
+    unconfirmed = inference_support.make_radiograph(case, seed=4)
+    for radiograph, label in ((scol, "scoliosis"), (norm, "normal"), (ungradable, UNGRADABLE)):
+        radiograph.confirmed_label = label
+        radiograph.save()
+        Review.objects.create(radiograph=radiograph, reviewer=reviewer, label=label)
+    inference_support.make_finished_prediction(scol, versions[0], label="scoliosis")
+
+    response = client_as(admin_user).get(reverse("training:export"))
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    names = set(archive.namelist())
+    assert f"scoliosis/{scol.pk}.png" in names and f"normal/{norm.pk}.png" in names
+    assert not any(str(ungradable.pk) in n or str(unconfirmed.pk) + "." in n for n in names - {"manifest.csv"})
+    rows = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode())))
+    by_id = {int(r["radiograph_id"]): r for r in rows}
+    assert set(by_id) == {scol.pk, norm.pk}
+    assert by_id[scol.pk]["label"] == "scoliosis"
+    assert by_id[scol.pk]["readers"] == f"{reviewer.get_username()}=scoliosis"
+    assert by_id[scol.pk]["model_prediction"] == "scoliosis"
+    assert by_id[scol.pk]["group"] == by_id[norm.pk]["group"]  # same patient, same group
+    assert "MRN-SECRET-77" not in archive.read("manifest.csv").decode()

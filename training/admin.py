@@ -1,0 +1,34 @@
+"""Django admin: read-only views of the registry and runs. Changes go through the services
+(the models page or the API), so every activation is gated, reasoned and audited."""
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from training.models import ModelVersion, TrainingRun
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(SimpleHistoryAdmin):
+    list_display = ("id", "name", "status", "architecture", "activated_by", "activated_at", "created_at")
+    list_filter = ("status",)
+    search_fields = ("name", "sha256")
+    readonly_fields = [f.name for f in ModelVersion._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(SimpleHistoryAdmin):
+    list_display = ("id", "status", "progress", "epoch", "total_epochs", "started_by", "created_at", "finished_at")
+    list_filter = ("status",)
+    search_fields = ("id", "celery_task_id")
+    readonly_fields = [f.name for f in TrainingRun._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

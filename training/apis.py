@@ -1,0 +1,191 @@
+"""REST API of the registry and training runs (mounted under /api/v1/). Admins only: the
+selectors refuse everyone else (403; anonymous 401)."""
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from training.models import ModelVersion, TrainingRun
+from training.runs import selectors, services
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+    default_detail = "Conflict."
+
+
+def _validation(exc: DjangoValidationError) -> exceptions.ValidationError:
+    return exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    activated_by = serializers.SerializerMethodField()
+    training_run = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id", "name", "status", "status_reason", "sha256", "architecture", "labels",
+            "input_size", "metrics", "model_card", "training_run", "activated_by",
+            "activated_at", "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_activated_by(self, version: ModelVersion) -> str | None:
+        return version.activated_by.get_username() if version.activated_by else None
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    started_by = serializers.SerializerMethodField()
+    model_version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id", "status", "progress", "epoch", "total_epochs", "metrics", "history",
+            "log_tail", "error", "hyperparameters", "base_model_version", "dataset",
+            "evaluation", "model_version", "cancel_requested", "started_by", "created_at",
+            "started_at", "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_started_by(self, run: TrainingRun) -> str:
+        return run.started_by.get_username()
+
+    def get_model_version(self, run: TrainingRun) -> int | None:
+        version = selectors.model_version_produced_by(run)
+        return version.pk if version else None
+
+
+class TrainingRunStartSerializer(serializers.Serializer):
+    base_model_version = serializers.IntegerField(required=False, allow_null=True)
+    hyperparameters = serializers.DictField(required=False, default=dict)
+
+
+class Pagination(PageNumberPagination):
+    page_size = 25
+
+
+class ModelVersionListApi(APIView):
+    @extend_schema(responses=ModelVersionSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        versions = selectors.model_version_list_for_user(user=request.user)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(versions, request, view=self)
+        return paginator.get_paginated_response(ModelVersionSerializer(page, many=True).data)
+
+
+class ModelVersionDetailApi(APIView):
+    @extend_schema(responses=ModelVersionSerializer)
+    def get(self, request: Request, model_version_id: int) -> Response:
+        version = selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
+        return Response(ModelVersionSerializer(version).data)
+
+
+class ModelVersionActivateInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, allow_blank=False, trim_whitespace=True)
+
+
+class ModelVersionRollbackInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class ModelVersionActivateApi(APIView):
+    InputSerializer = ModelVersionActivateInputSerializer
+
+    @extend_schema(request=InputSerializer, responses=ModelVersionSerializer)
+    def post(self, request: Request, model_version_id: int) -> Response:
+        version = selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            version = services.model_version_promote(
+                model_version=version, user=request.user, reason=data.validated_data["reason"]
+            )
+        except DjangoValidationError as exc:
+            raise _validation(exc) from exc
+        return Response(ModelVersionSerializer(version).data)
+
+
+class ModelVersionRollbackApi(APIView):
+    """Roll back to this (earlier, retired) version in one action."""
+
+    InputSerializer = ModelVersionRollbackInputSerializer
+
+    @extend_schema(request=InputSerializer, responses=ModelVersionSerializer)
+    def post(self, request: Request, model_version_id: int) -> Response:
+        version = selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            version = services.model_version_rollback(
+                user=request.user, model_version=version, reason=data.validated_data["reason"]
+            )
+        except DjangoValidationError as exc:
+            raise _validation(exc) from exc
+        return Response(ModelVersionSerializer(version).data)
+
+
+class ModelVersionRereadApi(APIView):
+    """Queue predictions by this version for the radiographs of every case not yet reviewed."""
+
+    @extend_schema(request=None, responses=inline_serializer("Reread", {"queued": serializers.IntegerField()}))
+    def post(self, request: Request, model_version_id: int) -> Response:
+        version = selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
+        count = services.model_version_reread_open_cases(model_version=version, user=request.user)
+        return Response({"queued": count}, status=status.HTTP_202_ACCEPTED)
+
+
+class TrainingRunListCreateApi(APIView):
+    @extend_schema(responses=TrainingRunSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        runs = selectors.training_run_list_for_user(user=request.user)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(runs, request, view=self)
+        return paginator.get_paginated_response(TrainingRunSerializer(page, many=True).data)
+
+    @extend_schema(request=TrainingRunStartSerializer, responses={202: TrainingRunSerializer})
+    def post(self, request: Request) -> Response:
+        # The selector refuses non-admins before anything is parsed.
+        selectors.training_run_list_for_user(user=request.user)
+        data = TrainingRunStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        base_id = data.validated_data.get("base_model_version")
+        base = (
+            selectors.model_version_get_for_user(user=request.user, model_version_id=base_id)
+            if base_id else None
+        )
+        try:
+            run = services.training_run_start(
+                user=request.user, base_model_version=base,
+                hyperparameters=data.validated_data.get("hyperparameters"),
+            )
+        except services.TrainingRunConflict as exc:
+            raise Conflict(str(exc)) from exc
+        except DjangoValidationError as exc:
+            raise _validation(exc) from exc
+        return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TrainingRunDetailApi(APIView):
+    @extend_schema(responses=TrainingRunSerializer)
+    def get(self, request: Request, training_run_id: int) -> Response:
+        run = selectors.training_run_get_for_user(user=request.user, training_run_id=training_run_id)
+        return Response(TrainingRunSerializer(run).data)
+
+
+class TrainingRunCancelApi(APIView):
+    @extend_schema(request=None, responses=TrainingRunSerializer)
+    def post(self, request: Request, training_run_id: int) -> Response:
+        run = selectors.training_run_get_for_user(user=request.user, training_run_id=training_run_id)
+        try:
+            run = services.training_run_cancel(training_run=run, user=request.user)
+        except DjangoValidationError as exc:
+            raise Conflict(exc.messages[0]) from exc
+        return Response(TrainingRunSerializer(run).data)

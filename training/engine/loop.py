@@ -1,0 +1,290 @@
+"""Training loop: fine-tune, fit the OOD statistics, calibrate, save one checkpoint."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import platform
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import IO, Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from inference.engine.checkpoint import save_checkpoint
+from inference.engine.model import DEFAULT_ARCHITECTURE, create_model, forward_with_features
+from inference.engine.ood import MahalanobisOOD
+from inference.engine.preprocessing import PreprocessParams, preprocess
+
+from .augment import RadiographTrainAugmentation
+from .calibration import fit_temperature, softmax
+from .data import DecodedCache, RadiographDataset, Sample, data_fingerprint, group_ids
+from .metrics import compute_metrics
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class TrainConfig:
+    architecture: str = DEFAULT_ARCHITECTURE
+    input_size: int = 256  # canvas height
+    input_width: int | None = None  # canvas width (None: square)
+    epochs: int = 14
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    freeze_stages: int = 2  # stem + first N block stages: generic edges, and the costliest backward
+    seed: int = 0
+    num_threads: int | None = None
+    early_stopping_patience: int | None = None  # epochs without val-loss gain; needs val data
+    labels: list[str] | None = None  # default: sorted labels of the training samples
+    temperature: float | None = None  # None: fit on the validation samples (1.0 without them)
+    ood_quantile: float = 0.99
+    ood_margin: float = 1.25  # chosen by cross-validation, see bench/engine_cv.py
+    outlier_exposure: float = 0.0  # weight of the uniform-prediction loss on non-spine crops
+    outliers_per_batch: int = 3
+    pretrained: bool = True
+    checkpoint: str | os.PathLike | IO[bytes] | None = None
+    extra_metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    labels: list[str]
+    params: PreprocessParams
+    ood: MahalanobisOOD
+    temperature: float
+    history: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    metadata: dict[str, Any]
+    checkpoint: str | os.PathLike | IO[bytes] | None = None
+    checkpoint_sha256: str | None = None
+    val_logits: np.ndarray | None = None
+    val_targets: np.ndarray | None = None
+    val_ood_scores: np.ndarray | None = None
+    train_ood_scores: np.ndarray | None = None
+    cancelled: bool = False
+    seconds: float = 0.0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _freeze(model: nn.Module, stages: int) -> list[nn.Module]:
+    frozen = [model.conv_stem, model.bn1, *list(model.blocks)[:stages]]
+    for module in frozen:
+        for p in module.parameters():
+            p.requires_grad_(False)
+    return frozen
+
+
+def _set_train_mode(model: nn.Module, frozen: list[nn.Module]) -> None:
+    model.train()
+    for module in frozen:
+        module.eval()  # frozen BN keeps ImageNet statistics; tiny batches would corrupt them
+
+
+@torch.inference_mode()
+def infer(model: nn.Module, grays: Sequence[np.ndarray], params: PreprocessParams, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and penultimate features for decoded grayscale images (eval preprocessing)."""
+    model.eval()
+    logits, feats = [], []
+    for i in range(0, len(grays), batch_size):
+        batch = torch.stack([preprocess(g, params) for g in grays[i : i + batch_size]])
+        z, f = forward_with_features(model, batch)
+        logits.append(z.numpy())
+        feats.append(f.numpy())
+    return np.concatenate(logits), np.concatenate(feats)
+
+
+def _class_weights(targets: Sequence[int], k: int) -> torch.Tensor:
+    counts = np.bincount(np.asarray(targets), minlength=k).astype(np.float64)
+    weights = counts.sum() / (k * np.maximum(counts, 1))
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def _lr_lambda(total: int, warmup: int) -> Callable[[int], float]:
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+    return f
+
+
+class OutlierCrops:
+    """Outlier exposure from the training films themselves: the lateral thirds of wide (torso)
+    films show ribs, lungs, shoulders or pelvis but no spine. The model is taught to be
+    uncertain on them, which pushes radiograph regions without a spine away from the classes."""
+
+    def __init__(self, arrays: Sequence[np.ndarray], params: PreprocessParams, seed: int):
+        self.sources = [a for a in arrays if a.shape[1] / a.shape[0] >= 0.45]
+        self.params = params
+        self.rng = np.random.default_rng(seed + 1)
+        self.augment = RadiographTrainAugmentation(p_band_crop=0, p_pad=0.3, p_annotation=0.2)
+
+    def sample(self, n: int) -> torch.Tensor | None:
+        if not self.sources:
+            return None
+        crops = []
+        for _ in range(n):
+            img = self.sources[int(self.rng.integers(len(self.sources)))]
+            w = img.shape[1]
+            width = int(w * self.rng.uniform(0.15, 0.3))
+            left = 0 if self.rng.random() < 0.5 else w - width
+            crops.append(preprocess(self.augment(img[:, left : left + width], self.rng), self.params))
+        return torch.stack(crops)
+
+
+def _batch_loss(model: nn.Module, criterion: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                outliers: OutlierCrops | None, config: TrainConfig) -> torch.Tensor:
+    extra = outliers.sample(config.outliers_per_batch) if outliers else None
+    if extra is None:
+        return criterion(model(x), y)
+    logits = model(torch.cat([x, extra]))
+    # Cross-entropy to the uniform distribution over the known classes.
+    uniform = -torch.log_softmax(logits[len(x) :], dim=1).mean()
+    return criterion(logits[: len(x)], y) + config.outlier_exposure * uniform
+
+
+def library_versions() -> dict[str, str]:
+    import timm
+    import torchvision
+
+    return {"torch": torch.__version__, "torchvision": torchvision.__version__, "timm": timm.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def train_model(
+    train_samples: Sequence[Sample],
+    val_samples: Sequence[Sample] | None = None,
+    config: TrainConfig | None = None,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    checkpoint: str | os.PathLike | IO[bytes] | None = None,
+) -> TrainResult:
+    """Fine-tune on ``train_samples``; returns the model, metrics and (if asked) a saved checkpoint.
+
+    1. decode every image once, build the augmented training set;
+    2. train with class-weighted cross-entropy, AdamW, warm-up + cosine schedule;
+    3. after each epoch report validation metrics; stop early if asked;
+    4. fit the OOD statistics on the (un-augmented) training images;
+    5. fit the temperature on the validation images (or take the configured one);
+    6. save the checkpoint with its metadata.
+    """
+    config = config or TrainConfig()
+    started = time.perf_counter()
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    seed_everything(config.seed)
+    labels = list(config.labels or sorted({s.label for s in train_samples}))
+    params = PreprocessParams(input_size=config.input_size, input_width=config.input_width)
+    train_cache = DecodedCache(train_samples, params)
+    train_set = RadiographDataset(train_samples, labels, params, RadiographTrainAugmentation(), train_cache, config.seed)
+    val_cache = DecodedCache(val_samples, params) if val_samples else None
+    val_targets = np.array([labels.index(s.label) for s in val_samples]) if val_samples else None
+
+    model = create_model(config.architecture, len(labels), pretrained=config.pretrained)
+    frozen = _freeze(model, config.freeze_stages)
+    loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, drop_last=len(train_set) > config.batch_size,
+                        generator=torch.Generator().manual_seed(config.seed))
+    total_steps = config.epochs * len(loader)
+    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, _lr_lambda(total_steps, int(config.warmup_epochs * len(loader))))
+    criterion = nn.CrossEntropyLoss(weight=_class_weights(train_set.targets, len(labels)))
+
+    outliers = OutlierCrops(train_cache.arrays, params, config.seed) if config.outlier_exposure else None
+    history: list[dict[str, Any]] = []
+    best = (float("inf"), None, 0)  # (val loss, state, epoch)
+    step, cancelled = 0, False
+    for epoch in range(1, config.epochs + 1):
+        _set_train_mode(model, frozen)
+        losses = []
+        for x, y in loader:
+            if should_stop and should_stop():
+                cancelled = True
+                break
+            loss = _batch_loss(model, criterion, x, y, outliers, config)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            scheduler.step()
+            step += 1
+            losses.append(loss.item())
+            if progress:
+                progress({"epoch": epoch, "epochs": config.epochs, "step": step, "total_steps": total_steps, "loss": loss.item()})
+        if cancelled:
+            break
+        record: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses)), "step": step, "total_steps": total_steps}
+        if val_cache:
+            logits, _ = infer(model, val_cache.arrays, params)
+            record["val_loss"] = float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(val_targets)).item())
+            vm = compute_metrics(softmax(logits), val_targets, labels)
+            record.update({f"val_{k}": vm[k] for k in ("accuracy", "balanced_accuracy", "macro_f1")})
+        history.append(record)
+        if progress:
+            progress({**record, "epochs": config.epochs, "loss": record["train_loss"], "end_of_epoch": True})
+        if config.early_stopping_patience and val_cache:
+            if record["val_loss"] < best[0]:
+                best = (record["val_loss"], copy.deepcopy(model.state_dict()), epoch)
+            elif epoch - best[2] >= config.early_stopping_patience:
+                break
+    if best[1] is not None:
+        model.load_state_dict(best[1])
+    model.eval()
+    if cancelled:
+        return TrainResult(model, labels, params, None, 1.0, history, {}, {}, cancelled=True, seconds=time.perf_counter() - started)
+
+    # OOD statistics from the un-augmented training images.
+    train_logits, train_feats = infer(model, train_cache.arrays, params)
+    train_targets = np.asarray(train_set.targets)
+    ood = MahalanobisOOD.fit(train_feats, train_targets, len(labels))
+    train_scores = ood.score(torch.from_numpy(train_feats)).numpy()
+    ood.set_threshold_from_scores(train_scores, config.ood_quantile, config.ood_margin)
+
+    metrics: dict[str, Any] = {"train": compute_metrics(softmax(train_logits), train_targets, labels)}
+    temperature = config.temperature or 1.0
+    val_logits = val_scores = None
+    if val_cache:
+        val_logits, val_feats = infer(model, val_cache.arrays, params)
+        val_scores = ood.score(torch.from_numpy(val_feats)).numpy()
+        if config.temperature is None:
+            temperature = fit_temperature(val_logits, val_targets)
+        metrics["val"] = compute_metrics(softmax(val_logits, temperature), val_targets, labels)
+        metrics["val"]["ood_flag_rate"] = float((val_scores > ood.threshold).mean())
+    metadata = {
+        "architecture": config.architecture,
+        "labels": labels,
+        "input_size": list(params.canvas_shape),
+        "preprocessing": params.to_dict(),
+        "normalisation": {"mean": params.mean, "std": params.std, "channels": "grayscale replicated x3"},
+        "temperature": temperature,
+        "ood": {"method": "mahalanobis-penultimate-tied-ledoitwolf", "threshold": ood.threshold,
+                "train_quantile": config.ood_quantile, "margin": config.ood_margin,
+                "train_score_quantiles": {str(q): float(np.quantile(train_scores, q)) for q in (0.5, 0.9, 0.95, 0.99, 1.0)}},
+        "metrics": metrics,
+        "training": {k: v for k, v in asdict(config).items() if k not in ("checkpoint", "extra_metadata")},
+        "history": history,
+        "data": {"fingerprint_sha256": data_fingerprint(train_samples), "n_train": len(train_samples),
+                 "n_val": len(val_samples or []), "class_counts": {c: int((train_targets == i).sum()) for i, c in enumerate(labels)},
+                 "n_groups": len(set(group_ids(train_samples)))},
+        "library_versions": library_versions(),
+        "created_unix": time.time(),
+        "training_seconds": round(time.perf_counter() - started, 1),
+        **config.extra_metadata,
+    }
+    target = checkpoint if checkpoint is not None else config.checkpoint
+    sha = save_checkpoint(target, model.state_dict(), ood.to_state(), metadata) if target is not None else None
+    return TrainResult(model, labels, params, ood, temperature, history, metrics, metadata, target, sha,
+                       val_logits, val_targets, val_scores, train_scores, seconds=time.perf_counter() - started)

@@ -1,0 +1,1 @@
+"""Training runs: start, execute (in the `training` worker), cancel; gated promotion; rollback."""

@@ -1,0 +1,196 @@
+"""Writes of training runs and of promotion: start, cancel, promote, roll back, re-read.
+
+The web process only creates rows and enqueues; the run itself executes in the `training`
+worker (training.runs.execution).
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from cases.models import CaseStatus, Radiograph
+from cases.roles import user_is_admin
+from training.models import (
+    LIVE_TRAINING_RUN_STATUSES,
+    ModelVersion,
+    ModelVersionStatus,
+    TrainingRun,
+    TrainingRunStatus,
+)
+from training.runs.execution import (
+    TrainingDataError,
+    timestamped_line,
+    training_run_execute,
+    trim_log_tail,
+)
+from training.runs.gate import GateDecision, model_version_evaluate_gate
+from training.runs.hyperparameters import HYPERPARAMETERS, hyperparameters_clean
+from training.selectors import model_version_get_active
+from training.services import model_version_activate
+
+logger = logging.getLogger(__name__)
+
+
+class TrainingRunConflict(Exception):
+    """A second live run was refused (the database allows one queued or running run)."""
+
+
+def _require_admin(user) -> None:
+    if not user_is_admin(user):
+        raise PermissionDenied("Only admins may do this.")
+
+
+# --- start / cancel (web process) --------------------------------------------------------------
+
+
+def training_run_start(
+    *,
+    user,
+    base_model_version: ModelVersion | None = None,
+    hyperparameters: dict | None = None,
+) -> TrainingRun:
+    """Create a queued run and send its task once the row is committed. Admins only.
+
+    Raises TrainingRunConflict when another run is queued or running (the database decides).
+    """
+    _require_admin(user)
+    clean = hyperparameters_clean(hyperparameters)
+    base = base_model_version or model_version_get_active()
+    task_id = uuid.uuid4().hex
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(
+                started_by=user,
+                base_model_version=base,
+                hyperparameters=clean,
+                total_epochs=clean["epochs"],
+                celery_task_id=task_id,
+                log_tail=timestamped_line("queued by " + user.get_username()),
+            )
+            transaction.on_commit(lambda: _send_task(run.pk, task_id), robust=True)
+    except IntegrityError as exc:
+        live = TrainingRun.objects.filter(status__in=LIVE_TRAINING_RUN_STATUSES).first()
+        which = f" (run #{live.pk}, {live.status})" if live else ""
+        raise TrainingRunConflict(
+            f"A training run is already queued or running{which}; wait for it or cancel it."
+        ) from exc
+    logger.info("training run %s queued by user %s", run.pk, user.pk)
+    return run
+
+
+def _send_task(run_id: int, task_id: str) -> None:
+    from training.tasks import training_run_execute as task
+
+    try:
+        task.apply_async(args=[run_id], task_id=task_id)
+    except Exception:  # broker down: fail the row so it does not block the one-live-run slot
+        logger.exception("could not send training run %s to the broker", run_id)
+        TrainingRun.objects.filter(pk=run_id, status=TrainingRunStatus.QUEUED).update(
+            status=TrainingRunStatus.FAILED,
+            error="The task queue could not be reached; start the run again.",
+            finished_at=timezone.now(),
+        )
+
+
+def _stale_after() -> timedelta:
+    return timedelta(seconds=int(getattr(settings, "TRAINING_STALE_AFTER_SECONDS", 900)))
+
+
+def training_run_cancel(*, training_run: TrainingRun, user) -> TrainingRun:
+    """Cancel a run. Admins only.
+
+    1. Queued: cancelled at once (the task, when it arrives, finds nothing to claim).
+    2. Running: a flag the worker reads at its next progress report; the run stops there.
+    3. Running but silent for TRAINING_STALE_AFTER_SECONDS (its worker died): failed at once,
+       so the one-live-run slot is freed.
+    """
+    _require_admin(user)
+    now = timezone.now()
+    note = timestamped_line(f"cancel requested by {user.get_username()}")
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=training_run.pk)
+        if run.status == TrainingRunStatus.QUEUED:
+            run.status = TrainingRunStatus.CANCELLED
+            run.finished_at = now
+        elif run.status == TrainingRunStatus.RUNNING and run.updated_at < now - _stale_after():
+            run.status = TrainingRunStatus.FAILED
+            run.error = "The training worker stopped reporting progress; the run was abandoned."
+            run.finished_at = now
+        elif run.status == TrainingRunStatus.RUNNING:
+            run.cancel_requested = True
+        else:
+            raise ValidationError(f"The run has already finished ({run.status}).")
+        run.log_tail = trim_log_tail(run.log_tail + note)
+        run.save()
+    return run
+
+
+# --- promotion and rollback (web process) ------------------------------------------------------
+
+
+def model_version_promote(*, model_version: ModelVersion, user, reason: str) -> ModelVersion:
+    """An admin activates a version by hand (e.g. a candidate the gate held back), with a reason.
+    The reason and the admin are recorded on the version and in its history."""
+    _require_admin(user)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Give a reason for activating this model version."})
+    if model_version.status == ModelVersionStatus.FAILED:
+        raise ValidationError("A failed model version cannot be activated.")
+    return model_version_activate(model_version=model_version, user=user, reason=reason)
+
+
+def model_version_rollback(*, user, model_version: ModelVersion | None = None, reason: str = "") -> ModelVersion:
+    """Return to an earlier version in one action: `model_version`, or by default the version
+    that was active before the current one. Only versions that were active once qualify."""
+    _require_admin(user)
+    # Only an active version is ever retired, so "retired" means "was active before".
+    target = model_version or (
+        ModelVersion.objects.filter(status=ModelVersionStatus.RETIRED)
+        .order_by(F("activated_at").desc(nulls_last=True), "-pk")
+        .first()
+    )
+    if target is None:
+        raise ValidationError("There is no earlier version to roll back to.")
+    if target.status != ModelVersionStatus.RETIRED:
+        raise ValidationError("Roll back only to a retired version that was active before.")
+    text = f"rollback: {reason.strip()}" if reason and reason.strip() else "rollback"
+    return model_version_activate(model_version=target, user=user, reason=text)
+
+
+def model_version_reread_open_cases(*, model_version: ModelVersion, user) -> int:
+    """Queue predictions by `model_version` for every radiograph of a case not yet reviewed.
+    New predictions sit beside the old ones (one per radiograph and version, never overwritten).
+    Returns how many radiographs were queued."""
+    _require_admin(user)
+    from inference.services import predictions_enqueue_for_radiographs
+
+    ids = list(
+        Radiograph.objects.exclude(case__status=CaseStatus.REVIEWED).values_list("pk", flat=True)
+    )
+    if ids:
+        predictions_enqueue_for_radiographs(radiograph_ids=ids, model_version=model_version)
+    return len(ids)
+
+
+__all__ = [
+    "HYPERPARAMETERS",
+    "GateDecision",
+    "TrainingDataError",
+    "TrainingRunConflict",
+    "hyperparameters_clean",
+    "model_version_evaluate_gate",
+    "model_version_promote",
+    "model_version_reread_open_cases",
+    "model_version_rollback",
+    "training_run_cancel",
+    "training_run_execute",
+    "training_run_start",
+]

@@ -1,0 +1,115 @@
+"""Writes of the model registry (minimal for now: register the shipped default, activate)."""
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from training.models import ModelVersion, ModelVersionStatus
+from training.selectors import model_version_get_active, model_version_get_by_sha256
+
+logger = logging.getLogger(__name__)
+
+
+def _checkpoint_metadata(data: bytes) -> dict[str, Any]:
+    # Imported here: torch stays out of the web request path; only registration reads weights.
+    from inference.engine import load_checkpoint
+
+    return load_checkpoint(data).metadata
+
+
+def model_version_register(
+    *, data: bytes, name: str | None = None, model_card: str = ""
+) -> tuple[ModelVersion, bool]:
+    """Register a checkpoint as a candidate, idempotently by the sha256 of its bytes.
+
+    Returns (model_version, created). The checkpoint is validated by loading its metadata
+    (CheckpointError propagates) and copied into private storage under a random name.
+    """
+    sha256 = hashlib.sha256(data).hexdigest()
+    existing = model_version_get_by_sha256(sha256=sha256)
+    if existing is not None:
+        return existing, False
+    metadata = _checkpoint_metadata(data)
+    version = ModelVersion(
+        name=name or metadata.get("name") or f"{metadata.get('architecture', 'model')}-{sha256[:12]}",
+        sha256=sha256,
+        architecture=str(metadata.get("architecture", "")),
+        labels=list(metadata["labels"]),
+        input_size=_as_list(metadata.get("input_size")),
+        metrics=metadata.get("metrics") or {},
+        model_card=model_card or str(metadata.get("model_card", "")),
+        status=ModelVersionStatus.CANDIDATE,
+    )
+    version.checkpoint.save("checkpoint.pt", ContentFile(data), save=False)
+    try:
+        with transaction.atomic():
+            version.save()
+    except IntegrityError:
+        winner = model_version_get_by_sha256(sha256=sha256)
+        if winner is not None:
+            # A concurrent registration of the same bytes won the race; theirs is the record.
+            version.checkpoint.delete(save=False)
+            return winner, False
+        # Same name, different weights: keep both, told apart by their fingerprint.
+        version.name = f"{version.name[:80]}-{sha256[:12]}"
+        with transaction.atomic():
+            version.save()
+    return version, True
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value, value]
+
+
+def model_version_activate(*, model_version: ModelVersion, user: Any | None, reason: str) -> ModelVersion:
+    """Make `model_version` the one active version, retiring the previous one, atomically.
+
+    Workers notice on their next task (their model cache is keyed by version id), no restart.
+    """
+    with transaction.atomic():
+        # Lock the current active row so two activations serialise instead of racing the
+        # "exactly one active" constraint.
+        current = list(
+            ModelVersion.objects.select_for_update().filter(status=ModelVersionStatus.ACTIVE)
+        )
+        target = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
+        if target.status == ModelVersionStatus.ACTIVE:
+            return target
+        for old in current:
+            old.status = ModelVersionStatus.RETIRED
+            old._change_reason = f"replaced by {target.name}: {reason}"[:100]
+            old.save(update_fields=["status"])
+        target.status = ModelVersionStatus.ACTIVE
+        target.status_reason = reason
+        target.activated_by = user if getattr(user, "pk", None) else None
+        target.activated_at = timezone.now()
+        target._change_reason = reason[:100]
+        target.save(update_fields=["status", "status_reason", "activated_by", "activated_at"])
+    logger.info("model version %s activated (%s)", target.pk, reason)
+    return target
+
+
+def model_version_register_default() -> ModelVersion | None:
+    """Register settings.DEFAULT_MODEL_PATH (idempotent by sha256); activate it if none is.
+
+    Returns None, with a warning, when the file is absent (the platform then waits for a model).
+    """
+    path = Path(settings.DEFAULT_MODEL_PATH)
+    if not path.is_file():
+        logger.warning("default model %s not found; no model registered", path)
+        return None
+    version, _ = model_version_register(data=path.read_bytes())
+    if model_version_get_active() is None:
+        version = model_version_activate(
+            model_version=version, user=None, reason="default model registered on install"
+        )
+    return version

@@ -1,0 +1,241 @@
+"""Pages of the model registry and training runs (admins; selectors refuse everyone else)."""
+from __future__ import annotations
+
+import tempfile
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from training.models import ModelVersionStatus
+from training.runs import selectors, services
+from training.runs.export import confirmed_labels_export
+
+REFRESH_SECONDS = 3
+SUMMARY_KEYS = ["macro_f1", "accuracy", "balanced_accuracy", "ece", "ood_flag_rate", "n"]
+
+
+class TrainingRunStartForm(forms.Form):
+    base_model_version = forms.TypedChoiceField(coerce=int, required=False, empty_value=None,
+                                                label="Compare against / label set of")
+    epochs = forms.IntegerField(min_value=1, max_value=50, initial=8)
+    batch_size = forms.IntegerField(min_value=2, max_value=64, initial=16)
+    learning_rate = forms.FloatField(min_value=1e-5, max_value=1e-1, initial=1e-3)
+    input_size = forms.IntegerField(min_value=64, max_value=512, initial=224)
+
+    def __init__(self, *args, versions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["base_model_version"].choices = [("", "the active model")] + [
+            (v.pk, f"{v.name} ({v.status})") for v in versions
+        ]
+        defaults = services.hyperparameters_clean({})
+        for name in ("epochs", "batch_size", "learning_rate", "input_size"):
+            self.fields[name].initial = defaults[name]
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=500, required=True, strip=True)
+
+
+def _evaluation(version) -> dict:
+    return (version.metrics or {}).get("evaluation") or {}
+
+
+def _summary(version) -> list[tuple[str, object]]:
+    metrics = _evaluation(version)
+    keys = SUMMARY_KEYS + sorted(k for k in metrics if k.startswith("sensitivity_"))
+    return [(k, metrics.get(k)) for k in keys if k in metrics]
+
+
+def _comparison(request: HttpRequest, versions: list) -> list[dict]:
+    by_id = {v.pk: v for v in versions}
+    chosen = []
+    for key in ("a", "b"):
+        try:
+            version = by_id.get(int(request.GET.get(key, "")))
+        except ValueError:
+            version = None
+        if version is not None:
+            chosen.append(version)
+    if not chosen:
+        chosen = [v for v in versions if v.status == ModelVersionStatus.ACTIVE][:1]
+        chosen += [v for v in versions if v.status == ModelVersionStatus.CANDIDATE][:1]
+    return [
+        {
+            "version": v,
+            "summary": _summary(v),
+            "labels": list(v.labels),
+            "confusion": list(zip(v.labels, _evaluation(v).get("confusion_matrix") or [], strict=False)),
+            "plots": sorted((v.metrics or {}).get("evaluation_plots", {}) or {}),
+        }
+        for v in chosen
+    ]
+
+
+@login_required
+@require_GET
+def models_page(request: HttpRequest) -> HttpResponse:
+    versions = list(selectors.model_version_list_for_user(user=request.user))
+    runs = list(selectors.training_run_list_for_user(user=request.user)[:20])
+    live = any(run.is_live for run in runs)
+    context = {
+        "versions": [{"version": v, "summary": dict(_summary(v))} for v in versions],
+        "all_versions": versions,
+        "comparison": _comparison(request, versions),
+        "runs": runs,
+        "live": live,
+        "refresh_seconds": REFRESH_SECONDS,
+        "start_form": TrainingRunStartForm(versions=versions),
+        "now": timezone.now(),
+    }
+    return render(request, "training/models.html", context)
+
+
+@login_required
+@require_POST
+def training_run_start(request: HttpRequest) -> HttpResponse:
+    versions = list(selectors.model_version_list_for_user(user=request.user))
+    form = TrainingRunStartForm(request.POST, versions=versions)
+    if not form.is_valid():
+        messages.error(request, "The run was not started: " + "; ".join(
+            f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return redirect("training:models")
+    data = form.cleaned_data
+    base = next((v for v in versions if v.pk == data["base_model_version"]), None)
+    hyper = {k: data[k] for k in ("epochs", "batch_size", "learning_rate", "input_size")}
+    try:
+        run = services.training_run_start(user=request.user, base_model_version=base, hyperparameters=hyper)
+    except services.TrainingRunConflict as exc:
+        messages.error(request, str(exc))
+        return redirect("training:models")
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+        return redirect("training:models")
+    messages.success(request, f"Training run #{run.pk} queued.")
+    return redirect("training:run_detail", training_run_id=run.pk)
+
+
+@login_required
+@require_GET
+def training_run_detail(request: HttpRequest, training_run_id: int) -> HttpResponse:
+    run = selectors.training_run_get_for_user(user=request.user, training_run_id=training_run_id)
+    history = run.history or []
+    return render(request, "training/run_detail.html", {
+        "run": run,
+        "model_version": selectors.model_version_produced_by(run),
+        "curve": _loss_curve(history),
+        "history": history,
+        "refresh_seconds": REFRESH_SECONDS,
+        "evaluation_rows": _evaluation_rows(run.evaluation or {}),
+    })
+
+
+def _evaluation_rows(evaluation: dict) -> list[tuple[str, object, object]]:
+    cand = ((evaluation.get("candidate") or {}).get("metrics")) or {}
+    act = ((evaluation.get("active") or {}).get("metrics")) or {}
+    keys = [k for k in SUMMARY_KEYS if k in cand] + sorted(k for k in cand if k.startswith("sensitivity_"))
+    return [(k, cand.get(k), act.get(k)) for k in keys]
+
+
+def _loss_curve(history: list[dict], width: int = 480, height: int = 160) -> dict | None:
+    """SVG polyline points of the training loss (and validation loss) per epoch."""
+    series = {name: [h.get(name) for h in history if h.get(name) is not None]
+              for name in ("train_loss", "val_loss")}
+    values = [v for s in series.values() for v in s]
+    if len(history) < 2 or not values:
+        return None
+    top, n = max(values) or 1.0, len(history)
+
+    def points(seq: list[float]) -> str:
+        return " ".join(f"{20 + i * (width - 40) / (n - 1):.1f},{height - 20 - v / top * (height - 40):.1f}"
+                        for i, v in enumerate(seq))
+
+    return {"width": width, "height": height, "train": points(series["train_loss"]),
+            "val": points(series["val_loss"]) if series["val_loss"] else "", "max": top}
+
+
+@login_required
+@require_POST
+def training_run_cancel(request: HttpRequest, training_run_id: int) -> HttpResponse:
+    run = selectors.training_run_get_for_user(user=request.user, training_run_id=training_run_id)
+    try:
+        services.training_run_cancel(training_run=run, user=request.user)
+        messages.success(request, f"Cancellation of run #{run.pk} requested.")
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    return redirect("training:run_detail", training_run_id=run.pk)
+
+
+@login_required
+@require_POST
+def model_version_activate(request: HttpRequest, model_version_id: int) -> HttpResponse:
+    version = selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a reason for activating a model version.")
+        return redirect("training:models")
+    try:
+        if version.status == ModelVersionStatus.RETIRED:
+            services.model_version_rollback(user=request.user, model_version=version, reason=form.cleaned_data["reason"])
+        else:
+            services.model_version_promote(model_version=version, user=request.user, reason=form.cleaned_data["reason"])
+        messages.success(request, f"{version.name} is now the active model.")
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    return redirect("training:models")
+
+
+@login_required
+@require_POST
+def model_version_rollback(request: HttpRequest) -> HttpResponse:
+    """One action: back to the version that was active before the current one."""
+    selectors.model_version_list_for_user(user=request.user)
+    try:
+        version = services.model_version_rollback(user=request.user, reason=request.POST.get("reason", ""))
+        messages.success(request, f"Rolled back to {version.name}.")
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    return redirect("training:models")
+
+
+@login_required
+@require_POST
+def model_version_reread(request: HttpRequest, model_version_id: int) -> HttpResponse:
+    version = selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
+    count = services.model_version_reread_open_cases(model_version=version, user=request.user)
+    messages.success(request, f"{count} radiograph(s) of open cases queued for {version.name}.")
+    return redirect("training:models")
+
+
+@login_required
+@require_GET
+def model_version_plot(request: HttpRequest, model_version_id: int, name: str) -> HttpResponse:
+    """An evaluation plot (PNG) of a version, through the same admin check as the page."""
+    from django.core.files.storage import default_storage
+
+    version = selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
+    path = ((version.metrics or {}).get("evaluation_plots") or {}).get(name)
+    if not path:
+        raise Http404("No such plot.")
+    response = FileResponse(default_storage.open(path, "rb"), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@login_required
+@require_GET
+def confirmed_labels_export_view(request: HttpRequest) -> HttpResponse:
+    # Spooled: small exports stay in memory, large ones go to a temp file, never into MEDIA.
+    out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+    confirmed_labels_export(user=request.user, out=out)
+    out.seek(0)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response = FileResponse(out, content_type="application/zip", as_attachment=True,
+                            filename=f"confirmed-labels-{stamp}.zip")
+    response["Cache-Control"] = "private, no-store"
+    return response
