@@ -22,3 +22,6 @@ STORAGES = {
 }
 # Fast hashing in tests only; production keeps Argon2 first.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests register the model versions they need; an active default model created with the test
+# database would leak into every test that does not expect one.
+INFERENCE_REGISTER_DEFAULT_ON_MIGRATE = env.bool("INFERENCE_REGISTER_DEFAULT_ON_MIGRATE", default=False)
