@@ -2,26 +2,14 @@
 Playwright: sign in, open a case, upload two radiographs, see their two thumbnails."""
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, requires_chromium
 from tests.factories import PASSWORD, UserFactory, jpeg_bytes, png_bytes
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not (Path(CHROMIUM).exists() or shutil.which("chromium")),
-        reason=f"Debian chromium is not installed at {CHROMIUM} (scripts/ensure_chromium.sh installs it)",
-    ),
+    requires_chromium,
 ]
 
 

@@ -3,10 +3,6 @@ a clinician uploads and watches the prediction and heat-map appear without reloa
 reviewer works the queue in blind mode from the keyboard and confirms a label."""
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
@@ -14,22 +10,14 @@ from django.conf import settings
 
 from cases.models import Radiograph
 from scoliosis_portal.celery import app
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, requires_chromium
 from tests.inference import support
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not (Path(CHROMIUM).exists() or shutil.which("chromium")),
-        reason=f"Debian chromium is not installed at {CHROMIUM} (scripts/ensure_chromium.sh installs it)",
-    ),
+    requires_chromium,
 ]
 
 

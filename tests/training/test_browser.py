@@ -3,30 +3,19 @@ progress reach 100 %, sees the candidate beside the active model, activates it w
 and rolls it back. A real Celery worker trains on a tiny synthetic dataset."""
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, requires_chromium
 from tests.factories import PASSWORD, UserFactory
 from tests.inference import support as inference_support
 from training.models import ModelVersion, TrainingRun
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not (Path(CHROMIUM).exists() or shutil.which("chromium")),
-        reason=f"Debian chromium is not installed at {CHROMIUM} (scripts/ensure_chromium.sh installs it)",
-    ),
+    requires_chromium,
 ]
 
 
