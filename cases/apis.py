@@ -67,13 +67,15 @@ class RadiographSerializer(serializers.ModelSerializer):
     thumbnail_url = serializers.SerializerMethodField()
     dicom_url = serializers.SerializerMethodField()
     prediction = serializers.SerializerMethodField()
+    confirmed_label = serializers.SerializerMethodField()
+    reads = serializers.SerializerMethodField()
 
     class Meta:
         model = Radiograph
         fields = [
             "id", "case", "image_url", "thumbnail_url", "dicom_url", "width", "height",
             "content_type", "source_format", "bit_depth", "size_bytes", "uploaded_at",
-            "prediction",
+            "prediction", "confirmed_label", "reads",
         ]
         read_only_fields = fields
 
@@ -96,6 +98,20 @@ class RadiographSerializer(serializers.ModelSerializer):
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_prediction(self, radiograph: Radiograph) -> dict | None:
         return radiograph_prediction_payload(radiograph, self.context.get("request"))
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_confirmed_label(self, radiograph: Radiograph) -> str | None:
+        return radiograph.confirmed_label or None
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_reads(self, radiograph: Radiograph) -> list[dict]:
+        # The review selector decides which reads (and reader names) this user may see.
+        from cases.reviews.selectors import review_payload_for_radiograph
+
+        request = self.context.get("request")
+        if request is None:
+            return []
+        return review_payload_for_radiograph(radiograph=radiograph, user=request.user)["reads"]
 
 
 class CaseListSerializer(serializers.ModelSerializer):

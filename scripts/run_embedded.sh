@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
+# Fewer glibc malloc arenas keep a long-lived torch worker from growing (measured in bench/).
+export MALLOC_ARENA_MAX=2
 mkdir -p var
 $PY manage.py migrate --noinput
 $PY manage.py bootstrap_demo

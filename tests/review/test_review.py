@@ -146,6 +146,21 @@ def test_reads_visible_per_role(reviewer, second_reviewer, clinician, other_clin
     assert _api(other_clinician).get(url).status_code == 404
 
 
+def test_radiograph_api_carries_confirmed_label_and_the_reads_this_user_may_see(
+    reviewer, second_reviewer, clinician, read_ready
+):
+    confident, unsure, _ = read_ready
+    review_submit(radiograph=unsure, reviewer=reviewer, label="scoliosis", comment="mine")
+    review_submit(radiograph=unsure, reviewer=second_reviewer, label="scoliosis", comment="theirs")
+    as_owner = _api(clinician).get(f"/api/v1/radiographs/{unsure.pk}/").json()
+    assert as_owner["confirmed_label"] == "scoliosis"
+    assert len(as_owner["reads"]) == 2 and all(r["reviewer"] is None for r in as_owner["reads"])
+    as_reviewer = _api(reviewer).get(f"/api/v1/radiographs/{unsure.pk}/").json()
+    assert [r["comment"] for r in as_reviewer["reads"]] == ["mine"]
+    unread = _api(clinician).get(f"/api/v1/radiographs/{confident.pk}/").json()
+    assert unread["confirmed_label"] is None and unread["reads"] == []
+
+
 # --- confirmed label ------------------------------------------------------------------------------
 
 
