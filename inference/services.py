@@ -187,7 +187,10 @@ def prediction_run(*, prediction_id: int, task_id: str) -> Prediction | None:
             data = fh.read()
         t2 = time.perf_counter()
         with runtime.predict_lock:
-            result = predictor.predict(data, gradcam=True)
+            try:
+                result = predictor.predict(data, gradcam=True)
+            finally:
+                runtime.release_freed_memory()
         t3 = time.perf_counter()
     except ImageDecodeError as exc:
         return _fail_and_reload(prediction_id, task_id, f"The image could not be read: {exc}")

@@ -81,3 +81,14 @@ def test_same_name_different_weights_are_both_registered():
     a, _ = model_version_register(data=support.checkpoint_bytes(seed=3), name="same-name")
     b, created = model_version_register(data=support.checkpoint_bytes(seed=4), name="same-name")
     assert created and a.pk != b.pk and b.name.startswith("same-name-")
+
+
+@pytest.mark.skipif(runtime._malloc_trim is None, reason="the C library has no malloc_trim")
+def test_freed_memory_is_released_at_most_once_per_interval(monkeypatch):
+    calls = []
+    monkeypatch.setattr(runtime, "_malloc_trim", calls.append)
+    monkeypatch.setattr(runtime, "_last_trim", float("-inf"))
+    assert runtime.release_freed_memory(min_interval_s=60) is True
+    assert runtime.release_freed_memory(min_interval_s=60) is False
+    assert runtime.release_freed_memory(min_interval_s=0) is True
+    assert calls == [0, 0]
