@@ -40,14 +40,6 @@ class MahalanobisOOD:
         sq = torch.einsum("bcf,fg,bcg->bc", diff, self.precision, diff)
         return sq.clamp_min(0).sqrt().min(dim=1).values
 
-    def set_threshold_from_scores(self, scores: np.ndarray, quantile: float, margin: float) -> None:
-        """Threshold = ``margin`` x the ``quantile`` of in-distribution training scores.
-
-        Training images sit closer to their class means than unseen ones (the network has fitted
-        them), so the margin, chosen by cross-validation, widens the in-sample quantile.
-        """
-        self.threshold = float(np.quantile(scores, quantile) * margin)
-
     def to_state(self) -> dict[str, torch.Tensor | float]:
         return {"means": self.means, "precision": self.precision, "threshold": self.threshold}
 

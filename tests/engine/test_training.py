@@ -130,3 +130,20 @@ def test_training_with_outlier_exposure_runs(synthetic_samples):
     config = TrainConfig(input_size=48, epochs=1, batch_size=4, pretrained=False, freeze_stages=0, outlier_exposure=0.5)
     result = train_model(wide, None, config)
     assert result.ood is not None and np.isfinite(result.ood.threshold)
+
+
+def test_ood_threshold_comes_from_held_out_films_not_the_fitted_ones():
+    from training.engine.loop import DEFAULT_OOD_MARGIN, _ood_threshold
+
+    train = np.linspace(14.0, 15.0, 200)  # in-sample: the network and covariance hug these
+    val = np.linspace(30.0, 60.0, 101)  # held-out spine films score far higher
+    threshold, source = _ood_threshold(train, val, TrainConfig())
+    assert threshold == pytest.approx(np.quantile(val, 0.97)) and "validation" in source
+    assert (val > threshold).mean() <= 0.03
+    threshold, source = _ood_threshold(train, None, TrainConfig())
+    assert threshold == pytest.approx(np.quantile(train, 0.99) * DEFAULT_OOD_MARGIN) and "default margin" in source
+    threshold, _ = _ood_threshold(train, val, TrainConfig(ood_margin=2.0))
+    assert threshold == pytest.approx(np.quantile(train, 0.99) * 2.0)
+    # Never below a training film's score, however few or low the validation scores.
+    threshold, _ = _ood_threshold(train, np.array([1.0, 2.0]), TrainConfig())
+    assert threshold == pytest.approx(15.0)
