@@ -22,11 +22,14 @@ SUMMARY_KEYS = ["macro_f1", "accuracy", "balanced_accuracy", "ece", "ood_flag_ra
 
 class TrainingRunStartForm(forms.Form):
     base_model_version = forms.TypedChoiceField(coerce=int, required=False, empty_value=None,
-                                                label="Compare against / label set of")
+                                                label="Base model")
     epochs = forms.IntegerField(min_value=1, max_value=50, initial=8)
     batch_size = forms.IntegerField(min_value=2, max_value=64, initial=16)
     learning_rate = forms.FloatField(min_value=1e-5, max_value=1e-1, initial=1e-3)
     input_size = forms.IntegerField(min_value=64, max_value=512, initial=224)
+    start_from = forms.ChoiceField(choices=[("base", "the base model's weights (fine-tune)"),
+                                            ("imagenet", "ImageNet weights (train afresh)")],
+                                   initial="base", required=False)
 
     def __init__(self, *args, versions=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -34,7 +37,7 @@ class TrainingRunStartForm(forms.Form):
             (v.pk, f"{v.name} ({v.status})") for v in versions
         ]
         defaults = services.hyperparameters_clean({})
-        for name in ("epochs", "batch_size", "learning_rate", "input_size"):
+        for name in ("epochs", "batch_size", "learning_rate", "input_size", "start_from"):
             self.fields[name].initial = defaults[name]
 
 
@@ -108,6 +111,7 @@ def training_run_start(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data
     base = next((v for v in versions if v.pk == data["base_model_version"]), None)
     hyper = {k: data[k] for k in ("epochs", "batch_size", "learning_rate", "input_size")}
+    hyper["start_from"] = data["start_from"] or "base"
     try:
         run = services.training_run_start(user=request.user, base_model_version=base, hyperparameters=hyper)
     except services.TrainingRunConflict as exc:

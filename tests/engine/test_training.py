@@ -147,3 +147,36 @@ def test_ood_threshold_comes_from_held_out_films_not_the_fitted_ones():
     # Never below a training film's score, however few or low the validation scores.
     threshold, _ = _ood_threshold(train, np.array([1.0, 2.0]), TrainConfig())
     assert threshold == pytest.approx(15.0)
+
+
+def test_model_from_checkpoint_keeps_backbone_and_shared_head_rows(tiny_checkpoint):
+    import torch
+
+    from inference.engine import CheckpointError, load_checkpoint
+    from training.engine.loop import model_from_checkpoint
+
+    loaded = load_checkpoint(tiny_checkpoint)
+    old_labels = loaded.metadata["labels"]  # ["curved", "straight"]
+    model, info = model_from_checkpoint(tiny_checkpoint, ["straight", "new", "curved"])
+    state = model.state_dict()
+    for key, value in loaded.state_dict.items():
+        if not key.startswith("classifier."):
+            assert torch.equal(state[key], value), key
+    w = loaded.state_dict["classifier.weight"]
+    assert torch.equal(state["classifier.weight"][0], w[old_labels.index("straight")])
+    assert torch.equal(state["classifier.weight"][2], w[old_labels.index("curved")])
+    assert info["checkpoint_sha256"] == loaded.sha256 and info["head_rows_copied"] == ["straight", "curved"]
+    with pytest.raises(CheckpointError):
+        model_from_checkpoint(tiny_checkpoint[:-100], ["curved"])
+
+
+def test_training_can_start_from_a_checkpoint(synthetic_samples, tiny_checkpoint):
+    from inference.engine import load_checkpoint
+
+    config = TrainConfig(input_size=64, epochs=1, batch_size=4, pretrained=False, freeze_stages=0,
+                         warmup_epochs=0, init_from=tiny_checkpoint)
+    buffer = io.BytesIO()
+    result = train_model(synthetic_samples, synthetic_samples[:4], config, checkpoint=buffer)
+    meta = load_checkpoint(buffer.getvalue()).metadata
+    assert meta["initialised_from"]["checkpoint_sha256"] == load_checkpoint(tiny_checkpoint).sha256
+    assert "init_from" not in meta["training"] and result.metrics["val"]["accuracy"] >= 0

@@ -25,6 +25,9 @@ def base_data(tmp_path, settings):
     settings.TRAINING_DEFAULT_HYPERPARAMETERS = {
         "epochs": 2, "batch_size": 8, "input_size": 64, "validation_fraction": 0.0,
         "learning_rate": 3e-3,
+        # The active model in these tests has random weights: fine-tuning it would learn little.
+        # test_run_fine_tunes_its_base_model asks for "base" explicitly.
+        "start_from": "imagenet",
     }
     return root
 

@@ -114,6 +114,7 @@ def test_admin_starts_run_and_reads_its_state(api_as, admin_user, versions, djan
     body = response.json()
     assert body["status"] == "queued" and body["progress"] == 0.0
     assert body["hyperparameters"]["epochs"] == 3
+    assert body["hyperparameters"]["start_from"] == "base"  # fine-tune the base by default
     assert body["base_model_version"] == versions[0].pk
     detail = client.get(f"/api/v1/training-runs/{body['id']}/").json()
     for key in ("status", "progress", "epoch", "metrics", "log_tail"):
@@ -126,6 +127,15 @@ def test_out_of_bounds_hyperparameters_are_refused(api_as, admin_user, versions)
     )
     assert response.status_code == 400
     assert TrainingRun.objects.count() == 0
+
+
+def test_start_from_must_be_base_or_imagenet(api_as, admin_user, versions):
+    client = api_as(admin_user)
+    response = client.post("/api/v1/training-runs/", {"hyperparameters": {"start_from": "scratch"}}, format="json")
+    assert response.status_code == 400
+    assert "base, imagenet" in str(response.json())
+    response = client.post("/api/v1/training-runs/", {"hyperparameters": {"start_from": "imagenet"}}, format="json")
+    assert response.status_code == 202 and response.json()["hyperparameters"]["start_from"] == "imagenet"
 
 
 def test_second_run_while_one_is_live_is_refused(api_as, admin_user, run):

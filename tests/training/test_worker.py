@@ -8,6 +8,7 @@ import time
 import pytest
 
 from cases.models import CaseStatus
+from inference.engine import load_checkpoint
 from inference.models import Prediction
 from inference.services import predictions_enqueue_for_radiographs
 from tests.inference import support as inference_support
@@ -32,7 +33,7 @@ def wait_for_run(run_id: int, statuses=FINISHED, timeout: float = 240) -> Traini
 def test_run_produces_candidate_with_metrics_beside_active_and_better_one_is_promoted(
     training_worker, base_data, admin_user, random_active_model
 ):
-    run = services.training_run_start(user=admin_user)
+    run = services.training_run_start(user=admin_user, hyperparameters={"start_from": "imagenet"})
     done = wait_for_run(run.pk)
 
     assert done.status == TrainingRunStatus.SUCCEEDED, done.error
@@ -47,6 +48,7 @@ def test_run_produces_candidate_with_metrics_beside_active_and_better_one_is_pro
         assert len(evaluation[side]["metrics"]["confusion_matrix"]) == 3
     assert candidate.metrics["evaluation"]["macro_f1"] == evaluation["candidate"]["metrics"]["macro_f1"]
     assert candidate.checkpoint.name and candidate.checkpoint.size > 0
+    assert "starting from ImageNet weights" in done.log_tail
     # The random-weight active model answers at chance; the trained one separates the textures.
     assert evaluation["candidate"]["metrics"]["macro_f1"] > evaluation["active"]["metrics"]["macro_f1"]
     assert evaluation["gate"]["passed"] and evaluation["promoted"]
@@ -55,15 +57,40 @@ def test_run_produces_candidate_with_metrics_beside_active_and_better_one_is_pro
     assert random_active_model.status == ModelVersionStatus.RETIRED
 
 
+def _checkpoint_metadata(version: ModelVersion) -> dict:
+    with version.checkpoint.open("rb") as fh:
+        return load_checkpoint(fh.read()).metadata
+
+
+def test_run_fine_tunes_its_base_model(training_worker, base_data, admin_user, random_active_model):
+    first = wait_for_run(services.training_run_start(user=admin_user, hyperparameters={"start_from": "imagenet"}).pk)
+    good = model_version_get_active()
+    assert first.status == TrainingRunStatus.SUCCEEDED and good.training_run == first
+
+    run = services.training_run_start(user=admin_user, hyperparameters={"epochs": 1, "start_from": "base"})
+    assert run.base_model_version == good
+    done = wait_for_run(run.pk)
+
+    assert done.status == TrainingRunStatus.SUCCEEDED, done.error
+    assert f"fine-tuning base model {good.name} (#{good.pk})" in done.log_tail
+    meta = _checkpoint_metadata(ModelVersion.objects.get(training_run=done))
+    assert meta["initialised_from"]["checkpoint_sha256"] == good.sha256
+    assert meta["initialised_from"]["head_rows_copied"] == good.labels
+    # One more epoch on a good model keeps it good: the gate lets it through.
+    assert done.evaluation["gate"]["passed"], done.evaluation["gate"]
+
+
 def test_worse_candidate_is_not_promoted_and_says_why(training_worker, base_data, admin_user, random_active_model, settings):
-    first = wait_for_run(services.training_run_start(user=admin_user).pk)
+    first = wait_for_run(services.training_run_start(user=admin_user, hyperparameters={"start_from": "imagenet"}).pk)
     assert first.status == TrainingRunStatus.SUCCEEDED, first.error
     good = model_version_get_active()
     assert good.training_run == first
 
-    # A run that barely learns: one epoch at a learning rate far too small for the head.
+    # A run that barely learns: not fine-tuning the good model but starting afresh, for one
+    # epoch at a learning rate far too small for the head.
     weak = services.training_run_start(
-        user=admin_user, hyperparameters={"epochs": 1, "learning_rate": 1e-5, "seed": 7}
+        user=admin_user,
+        hyperparameters={"epochs": 1, "learning_rate": 1e-5, "seed": 7, "start_from": "imagenet"},
     )
     done = wait_for_run(weak.pk)
 
@@ -73,6 +100,7 @@ def test_worse_candidate_is_not_promoted_and_says_why(training_worker, base_data
     assert candidate.status_reason.startswith("Not promoted:")
     assert "below the active model's" in candidate.status_reason
     assert done.evaluation["promoted"] is False
+    assert "starting from ImageNet weights" in done.log_tail
     assert model_version_get_active() == good
 
 

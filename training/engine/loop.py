@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from inference.engine.checkpoint import save_checkpoint
+from inference.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from inference.engine.model import DEFAULT_ARCHITECTURE, create_model, forward_with_features
 from inference.engine.ood import MahalanobisOOD
 from inference.engine.preprocessing import PreprocessParams, preprocess
@@ -61,6 +61,9 @@ class TrainConfig:
     outlier_exposure: float = 0.0  # weight of the uniform-prediction loss on non-spine crops
     outliers_per_batch: int = 3
     pretrained: bool = True
+    # A checkpoint (path, file or bytes) to fine-tune instead of starting from ImageNet: its
+    # architecture and backbone are taken, and its head rows for the labels both sets share.
+    init_from: str | os.PathLike | IO[bytes] | bytes | None = None
     checkpoint: str | os.PathLike | IO[bytes] | None = None
     extra_metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -168,6 +171,31 @@ def _batch_loss(model: nn.Module, criterion: nn.Module, x: torch.Tensor, y: torc
     return criterion(logits[: len(x)], y) + config.outlier_exposure * uniform
 
 
+def model_from_checkpoint(source: str | os.PathLike | IO[bytes] | bytes, labels: Sequence[str]) -> tuple[nn.Module, dict[str, Any]]:
+    """A model for `labels` initialised from a verified checkpoint (fine-tuning a model version).
+
+    The backbone is copied whole; the new head gets the old head's row for every label the two
+    label sets share and a fresh row for a new label. Raises CheckpointError for a bad file.
+    """
+    loaded = load_checkpoint(source)
+    meta = loaded.metadata
+    old_labels = list(meta["labels"])
+    model = create_model(meta["architecture"], len(labels), pretrained=False)
+    head = {k: v for k, v in loaded.state_dict.items() if k.startswith("classifier.")}
+    backbone = {k: v for k, v in loaded.state_dict.items() if not k.startswith("classifier.")}
+    missing, unexpected = model.load_state_dict(backbone, strict=False)
+    if unexpected or set(missing) != {"classifier.weight", "classifier.bias"}:
+        raise CheckpointError(f"checkpoint does not fit its declared architecture {meta['architecture']!r}")
+    shared = [label for label in labels if label in old_labels]
+    with torch.no_grad():
+        for label in shared:
+            model.classifier.weight[labels.index(label)] = head["classifier.weight"][old_labels.index(label)]
+            model.classifier.bias[labels.index(label)] = head["classifier.bias"][old_labels.index(label)]
+    info = {"architecture": meta["architecture"], "checkpoint_sha256": loaded.sha256,
+            "name": meta.get("name"), "labels": old_labels, "head_rows_copied": shared}
+    return model, info
+
+
 def _ood_threshold(train_scores: np.ndarray, val_scores: np.ndarray | None, config: TrainConfig) -> tuple[float, str]:
     """The OOD threshold and a sentence saying where it came from.
 
@@ -228,7 +256,10 @@ def train_model(
     val_cache = DecodedCache(val_samples, params) if val_samples else None
     val_targets = np.array([labels.index(s.label) for s in val_samples]) if val_samples else None
 
-    model = create_model(config.architecture, len(labels), pretrained=config.pretrained)
+    if config.init_from is not None:
+        model, init_info = model_from_checkpoint(config.init_from, labels)
+    else:
+        model, init_info = create_model(config.architecture, len(labels), pretrained=config.pretrained), None
     frozen = _freeze(model, config.freeze_stages)
     loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, drop_last=len(train_set) > config.batch_size,
                         generator=torch.Generator().manual_seed(config.seed))
@@ -298,7 +329,8 @@ def train_model(
         metrics["val"] = compute_metrics(softmax(val_logits, temperature), val_targets, labels)
         metrics["val"]["ood_flag_rate"] = float((val_scores > ood.threshold).mean())
     metadata = {
-        "architecture": config.architecture,
+        "architecture": init_info["architecture"] if init_info else config.architecture,
+        "initialised_from": init_info or ("imagenet" if config.pretrained else "random"),
         "labels": labels,
         "input_size": list(params.canvas_shape),
         "preprocessing": params.to_dict(),
@@ -309,7 +341,7 @@ def train_model(
                 "threshold_source": threshold_source,
                 "train_score_quantiles": {str(q): float(np.quantile(train_scores, q)) for q in (0.5, 0.9, 0.95, 0.99, 1.0)}},
         "metrics": metrics,
-        "training": {k: v for k, v in asdict(config).items() if k not in ("checkpoint", "extra_metadata")},
+        "training": {k: v for k, v in asdict(config).items() if k not in ("checkpoint", "extra_metadata", "init_from")},
         "history": history,
         "data": {"fingerprint_sha256": data_fingerprint(train_samples), "n_train": len(train_samples),
                  "n_val": len(val_samples or []), "class_counts": {c: int((train_targets == i).sum()) for i, c in enumerate(labels)},

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import tempfile
@@ -158,11 +159,34 @@ def _split_validation(train: list, fraction: float, seed: int) -> tuple[list, li
         return train, []
 
 
-def _train_config(hp: dict[str, Any], labels: list[str], run: TrainingRun):
+def _initial_weights(hp: dict[str, Any], run: TrainingRun, reporter: _ProgressReporter) -> bytes | None:
+    """The base version's checkpoint to fine-tune, or None to start from ImageNet."""
+    base = run.base_model_version
+    if hp["start_from"] != "base" or base is None:
+        reporter.log_line("starting from ImageNet weights")
+        return None
+    try:
+        data = _read_checkpoint(base)
+    except (OSError, ValueError) as exc:
+        raise TrainingDataError(
+            f"The base model {base.name} (#{base.pk}) could not be read from storage ({exc}); "
+            "choose another base or start from ImageNet."
+        ) from exc
+    if hashlib.sha256(data).hexdigest() != base.sha256:
+        raise TrainingDataError(
+            f"The stored checkpoint of base model {base.name} (#{base.pk}) is not the registered "
+            "one; choose another base or start from ImageNet."
+        )
+    reporter.log_line(f"fine-tuning base model {base.name} (#{base.pk})")
+    return data
+
+
+def _train_config(hp: dict[str, Any], labels: list[str], run: TrainingRun, init_from: bytes | None = None):
     from training.engine import TrainConfig
 
     threads = getattr(settings, "TRAINING_TORCH_THREADS", None)
     return TrainConfig(
+        init_from=init_from,
         epochs=hp["epochs"],
         batch_size=hp["batch_size"],
         lr=hp["learning_rate"],
@@ -199,9 +223,10 @@ def _execute(run: TrainingRun, reporter: _ProgressReporter) -> None:
     if reporter.cancel_requested:
         raise TrainingRunCancelled
 
+    init_from = _initial_weights(hp, run, reporter)
     buffer = io.BytesIO()
     result = train_model(
-        train, val or None, _train_config(hp, labels, run),
+        train, val or None, _train_config(hp, labels, run, init_from),
         progress=reporter, should_stop=reporter.should_stop, checkpoint=buffer,
     )
     if result.cancelled:

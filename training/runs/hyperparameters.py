@@ -16,13 +16,18 @@ HYPERPARAMETERS: dict[str, tuple[Any, Any, Any, type]] = {
     "validation_fraction": (0.15, 0.0, 0.4, float),
     "seed": (0, 0, 2**31 - 1, int),
 }
+# name -> (default, allowed values).
+CHOICES: dict[str, tuple[str, tuple[str, ...]]] = {
+    # "base": fine-tune the base model version's weights; "imagenet": start again from ImageNet.
+    "start_from": ("base", ("base", "imagenet")),
+}
 
 
 def hyperparameters_clean(raw: dict | None) -> dict[str, Any]:
     """Defaults for what is missing; a readable ValidationError for what is out of bounds."""
     overrides = getattr(settings, "TRAINING_DEFAULT_HYPERPARAMETERS", {}) or {}
     raw = dict(raw or {})
-    unknown = sorted(set(raw) - set(HYPERPARAMETERS))
+    unknown = sorted(set(raw) - set(HYPERPARAMETERS) - set(CHOICES))
     if unknown:
         raise ValidationError({"hyperparameters": f"Unknown hyper-parameters: {', '.join(unknown)}."})
     clean: dict[str, Any] = {}
@@ -38,6 +43,11 @@ def hyperparameters_clean(raw: dict | None) -> dict[str, Any]:
             errors[name] = "Must be a whole number."
         elif not low <= value <= high:
             errors[name] = f"Must be between {low} and {high}."
+        clean[name] = value
+    for name, (default, allowed) in CHOICES.items():
+        value = raw.get(name, overrides.get(name, default))
+        if value not in allowed:
+            errors[name] = f"Must be one of: {', '.join(allowed)}."
         clean[name] = value
     if errors:
         raise ValidationError(errors)
