@@ -67,3 +67,22 @@ def test_train_then_evaluate_commands_write_checkpoint_metrics_and_plots(tmp_pat
     assert "accuracy" in report.getvalue() and "macro_f1" in report.getvalue()
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["n"] == 8
     assert (tmp_path / "eval" / "confusion_matrix.png").is_file()
+
+
+def test_train_can_leave_out_the_platforms_evaluation_set(tmp_path, settings):
+    from inference.engine import load_checkpoint
+    from training.engine import samples_from_folder
+    from training.runs.dataset import group_in_base_evaluation_set
+
+    settings.TRAINING_BASE_EVALUATION_SHARE = 0.5
+    data = _class_folders(tmp_path / "data")
+    label_map = "NormalFinal=normal,ScolFinal=scoliosis"
+    samples = samples_from_folder(data, {"NormalFinal": "normal", "ScolFinal": "scoliosis"})
+    held_out = [s for s in samples if group_in_base_evaluation_set(s.group)]
+    assert 0 < len(held_out) < len(samples)
+    checkpoint = tmp_path / "model.pt"
+    out = io.StringIO()
+    call_command("train", data=str(data), out=str(checkpoint), epochs=1, input_size=64, val_fraction=0,
+                 temperature=1.0, label_map=label_map, hold_out_evaluation_set=True, stdout=out, stderr=io.StringIO())
+    assert f"holding out {len(held_out)} evaluation-set images" in out.getvalue()
+    assert load_checkpoint(checkpoint).metadata["data"]["n_train"] == len(samples) - len(held_out)

@@ -38,6 +38,10 @@ class Command(BaseCommand):
         parser.add_argument("--outlier-exposure", type=float, default=None, help="weight of the non-spine crop loss")
         parser.add_argument("--input-width", type=int, default=None, help="canvas width (default: square)")
         parser.add_argument("--patience", type=int, default=None, help="early stopping patience (epochs)")
+        parser.add_argument("--hold-out-evaluation-set", action="store_true",
+                            help="leave out the patient groups that form the platform's fixed evaluation set "
+                                 "(TRAINING_BASE_EVALUATION_SHARE), so the platform can compare this model "
+                                 "with retrained ones on films it never saw")
 
     def handle(self, *args, **opts) -> None:
         from tqdm import tqdm
@@ -48,6 +52,12 @@ class Command(BaseCommand):
             samples = samples_from_folder(opts["data"], parse_label_map(opts["label_map"]), opts["manifest"])
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
+        if opts["hold_out_evaluation_set"]:
+            from training.runs.dataset import group_in_base_evaluation_set
+
+            kept = [s for s in samples if not group_in_base_evaluation_set(s.group or str(s.source))]
+            self.stdout.write(f"holding out {len(samples) - len(kept)} evaluation-set images")
+            samples = kept
         train, val = (samples, []) if opts["val_fraction"] <= 0 else grouped_holdout(samples, opts["val_fraction"], opts["seed"])
         out = Path(opts["out"] or Path(settings.BASE_DIR) / "var" / "models" / f"spine-{time.strftime('%Y%m%d-%H%M%S')}.pt")
         overrides = {k: opts[o] for k, o in [("epochs", "epochs"), ("input_size", "input_size"), ("batch_size", "batch_size"),
