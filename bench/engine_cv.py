@@ -52,7 +52,7 @@ def fold_report(fold: int, result, val, probe) -> dict:
                             [Path(str(s.source)).name for s in val if s.label == "scoliosis"])
     probe_items = probe + crops
     _, feats = infer(model, [load_image(arr, params.decode_max_side) for _, arr in probe_items], params)
-    probe_scores = result.ood.score(torch.from_numpy(feats)).numpy()
+    probe_scores = result.ood.semantic.score(torch.from_numpy(feats)).numpy()
     ref = float(np.quantile(result.train_ood_scores, 0.99))
     return {
         "fold": fold, "n_train": result.metadata["data"]["n_train"], "n_val": len(val),
@@ -68,6 +68,8 @@ def probe_category(name: str) -> str:
         return "photos (skimage.data)"
     if name.startswith("text_screenshot"):
         return "text screenshots"
+    if name.startswith("dicom:"):
+        return "other modalities and body parts (pydicom CT/MR/US/RG)"
     if name.startswith("crop_"):
         return "non-spine crops of torso films"
     return "synthetic (noise/blank/gradients/patterns)"

@@ -88,5 +88,33 @@ def non_spine_crops(grays: list[np.ndarray], names: list[str]) -> list[tuple[str
     return out
 
 
+# Real medical images that pydicom's wheel ships (CT and MR slices, ultrasound, secondary
+# captures): imaging from other modalities and body parts, the nearest we have offline to "a
+# radiograph of something else".
+PYDICOM_FILES = ["CT_small.dcm", "MR_small.dcm", "JPEG-lossy.dcm", "JPGExtended.dcm", "US1_J2KR.dcm",
+                 "emri_small.dcm", "SC_rgb.dcm", "MR2_J2KR.dcm", "RG1_J2KR.dcm", "RG3_J2KR.dcm"]
+
+
+def pydicom_images() -> list[tuple[str, np.ndarray]]:
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+
+    out = []
+    for name in PYDICOM_FILES:
+        try:
+            path = get_testdata_file(name, download=False)
+            if path is None:
+                continue
+            pixels = np.asarray(dcmread(path).pixel_array, dtype=np.float64)
+        except Exception:  # a file needing a codec that is not installed: skip it
+            continue
+        if pixels.ndim == 4 or (pixels.ndim == 3 and pixels.shape[-1] not in (3, 4)):
+            pixels = pixels[len(pixels) // 2]  # middle frame of a multi-frame file
+        lo, hi = np.percentile(pixels, [1, 99])
+        scaled = np.clip((pixels - lo) / max(hi - lo, 1e-6), 0, 1)
+        out.append((f"dicom:{name}", (scaled * 255).astype(np.uint8)))
+    return out
+
+
 def fixed_probe_set() -> list[tuple[str, np.ndarray]]:
-    return skimage_photos() + synthetic() + text_screenshots()
+    return skimage_photos() + synthetic() + text_screenshots() + pydicom_images()

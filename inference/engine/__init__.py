@@ -1,8 +1,8 @@
 """Pure PyTorch: no Django import. Everything needed to run a model."""
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .model import DEFAULT_ARCHITECTURE, create_model, forward_with_features
-from .ood import MahalanobisOOD
+from .model import DEFAULT_ARCHITECTURE, create_model, forward_with_features, forward_with_style
+from .ood import MahalanobisOOD, OODDetector, StyleOOD
 from .predictor import PredictionResult, Predictor
 from .preprocessing import (
     ImageDecodeError,
@@ -18,12 +18,15 @@ __all__ = [
     "CheckpointError",
     "ImageDecodeError",
     "MahalanobisOOD",
+    "OODDetector",
     "PredictionResult",
     "Predictor",
     "PreprocessParams",
+    "StyleOOD",
     "create_model",
     "decode_image",
     "forward_with_features",
+    "forward_with_style",
     "load_checkpoint",
     "load_image",
     "preprocess",

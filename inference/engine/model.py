@@ -95,8 +95,43 @@ def gradcam_target_layer(model: nn.Module) -> nn.Module:
     return model.bn2
 
 
+# The block stage whose activation statistics describe an image's "style" (texture, contrast,
+# noise) for the second OOD detector. Stages 0-1 stay frozen at their ImageNet weights during
+# training (TrainConfig.freeze_stages=2), so unseen films describe like training films.
+STYLE_STAGE = 1
+
+
+def style_descriptor(activation: torch.Tensor) -> torch.Tensor:
+    """Per-channel mean and standard deviation of a feature map: (batch, 2 x channels)."""
+    return torch.cat([activation.mean(dim=(2, 3)), activation.std(dim=(2, 3))], dim=1)
+
+
+def forward_with_style(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Logits, pooled penultimate features and the style descriptor in one pass.
+
+    Spells out timm's EfficientNet ``forward_features`` (stem, blocks, head conv) to read the
+    STYLE_STAGE output on the way.
+    """
+    x = model.bn1(model.conv_stem(x))
+    style = None
+    for index, stage in enumerate(model.blocks):
+        x = stage(x)
+        if index == STYLE_STAGE:
+            style = style_descriptor(x)
+    feature_map = model.bn2(model.conv_head(x))
+    pooled = model.forward_head(feature_map, pre_logits=True)
+    return model.classifier(pooled), pooled, style
+
+
+def forward_style_only(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The style descriptor alone: stem and the first STYLE_STAGE + 1 stages, nothing more."""
+    x = model.bn1(model.conv_stem(x))
+    for stage in list(model.blocks)[: STYLE_STAGE + 1]:
+        x = stage(x)
+    return style_descriptor(x)
+
+
 def forward_with_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and the pooled penultimate features (used by the OOD score) in one pass."""
-    feature_map = model.forward_features(x)
-    pooled = model.forward_head(feature_map, pre_logits=True)
-    return model.classifier(pooled), pooled
+    logits, pooled, _ = forward_with_style(model, x)
+    return logits, pooled

@@ -1,8 +1,15 @@
-"""Out-of-distribution score: Mahalanobis distance on pooled penultimate features.
+"""Out-of-distribution scores: two Mahalanobis detectors, each with its own threshold.
 
-Class means with one shared (Ledoit-Wolf shrunk) covariance, fitted on training images; the
-score of an image is its distance to the nearest class mean. Photos, screenshots, noise and
-other body parts land far from every spine class even when the softmax is confident.
+1. Semantic (`MahalanobisOOD`): pooled penultimate features, class means with one shared
+   (Ledoit-Wolf shrunk) covariance; the distance to the nearest class mean. Catches images whose
+   content is unlike any spine class even when the softmax is confident.
+2. Style (`StyleOOD`): per-channel mean and spread of an early, ImageNet-frozen stage, one
+   Gaussian fitted on training films and augmented copies of them. Catches images whose texture
+   is not a radiograph's (photos, screenshots, noise, CT/MR slices) even where the semantic
+   features happen to land near a class.
+
+`OODDetector` reports one score, the larger of the two distances each divided by its threshold:
+above 1.0 means out of distribution.
 """
 
 from __future__ import annotations
@@ -46,3 +53,56 @@ class MahalanobisOOD:
     @classmethod
     def from_state(cls, state: dict) -> MahalanobisOOD:
         return cls(state["means"].float(), state["precision"].float(), float(state["threshold"]))
+
+
+@dataclass
+class StyleOOD:
+    mean: torch.Tensor  # (features,)
+    precision: torch.Tensor  # (features, features)
+    threshold: float
+
+    @classmethod
+    def fit(cls, descriptors: np.ndarray) -> StyleOOD:
+        from sklearn.covariance import LedoitWolf  # imported lazily: only training fits
+
+        feats = np.asarray(descriptors, dtype=np.float64)
+        lw = LedoitWolf().fit(feats)
+        return cls(torch.from_numpy(lw.location_.astype(np.float32)),
+                   torch.from_numpy(lw.precision_.astype(np.float32)), threshold=float("inf"))
+
+    def score(self, descriptors: torch.Tensor) -> torch.Tensor:
+        diff = descriptors.detach().to(torch.float32) - self.mean[None, :]
+        return torch.einsum("bf,fg,bg->b", diff, self.precision, diff).clamp_min(0).sqrt()
+
+    def to_state(self) -> dict[str, torch.Tensor | float]:
+        return {"style_mean": self.mean, "style_precision": self.precision, "style_threshold": self.threshold}
+
+    @classmethod
+    def from_state(cls, state: dict) -> StyleOOD | None:
+        if "style_mean" not in state:  # checkpoints made before the style detector existed
+            return None
+        return cls(state["style_mean"].float(), state["style_precision"].float(), float(state["style_threshold"]))
+
+
+@dataclass
+class OODDetector:
+    semantic: MahalanobisOOD
+    style: StyleOOD | None = None
+
+    @property
+    def threshold(self) -> float:
+        """Scores are relative to each detector's own threshold: 1.0 is the boundary."""
+        return 1.0
+
+    def score(self, features: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        relative = self.semantic.score(features) / max(self.semantic.threshold, 1e-12)
+        if self.style is not None and style is not None:
+            relative = torch.maximum(relative, self.style.score(style) / max(self.style.threshold, 1e-12))
+        return relative
+
+    def to_state(self) -> dict[str, torch.Tensor | float]:
+        return {**self.semantic.to_state(), **(self.style.to_state() if self.style else {})}
+
+    @classmethod
+    def from_state(cls, state: dict) -> OODDetector:
+        return cls(MahalanobisOOD.from_state(state), StyleOOD.from_state(state))

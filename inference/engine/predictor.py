@@ -13,8 +13,8 @@ import torch
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .gradcam import canvas_to_image, gradcam_canvas, overlay_png
-from .model import create_model, forward_with_features, gradcam_target_layer
-from .ood import MahalanobisOOD
+from .model import create_model, forward_with_style, gradcam_target_layer
+from .ood import OODDetector
 from .preprocessing import (
     DecodedImage,
     ImageSource,
@@ -49,7 +49,7 @@ class PredictionResult:
 class Predictor:
     """Holds one model in eval mode; thread-unsafe by design (one per worker process)."""
 
-    def __init__(self, model: torch.nn.Module, ood: MahalanobisOOD, metadata: dict[str, Any], sha256: str):
+    def __init__(self, model: torch.nn.Module, ood: OODDetector, metadata: dict[str, Any], sha256: str):
         self.model = model.eval()
         self.ood = ood
         self.metadata = metadata
@@ -67,7 +67,7 @@ class Predictor:
         try:
             model = create_model(meta["architecture"], num_classes=len(meta["labels"]), pretrained=False)
             model.load_state_dict(loaded.state_dict, strict=True)
-            ood = MahalanobisOOD.from_state(loaded.ood_state)
+            ood = OODDetector.from_state(loaded.ood_state)
             PreprocessParams.from_dict(meta["preprocessing"])
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise CheckpointError(f"checkpoint does not match its declared architecture/labels: {exc}") from exc
@@ -86,9 +86,9 @@ class Predictor:
         batch = torch.stack([t for t, _ in prepared])
         t1 = time.perf_counter()
         with torch.inference_mode():
-            logits, features = forward_with_features(self.model, batch)
+            logits, features, style = forward_with_style(self.model, batch)
             probs = torch.softmax(logits / self.temperature, dim=1)
-            scores = self.ood.score(features)
+            scores = self.ood.score(features, style)
         t2 = time.perf_counter()
         results = [self._result(p, float(s)) for p, s in zip(probs, scores, strict=True)]
         for r in results:

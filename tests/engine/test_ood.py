@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import skimage.data
 import torch
 
-from inference.engine import MahalanobisOOD, Predictor
+from inference.engine import MahalanobisOOD, OODDetector, Predictor, StyleOOD
 from training.engine import samples_from_folder
 
 from .conftest import DEFAULT_MODEL, data_dir, requires_data, requires_default_model
@@ -17,6 +18,35 @@ def test_mahalanobis_score_grows_with_distance_from_class_means():
     ood = MahalanobisOOD.fit(feats, labels, 2)
     near, far = ood.score(torch.tensor([[0.0] * 8, [50.0] * 8]))
     assert near < 4 < far
+
+
+def test_style_detector_and_the_combined_relative_score():
+    rng = np.random.default_rng(0)
+    semantic = MahalanobisOOD.fit(rng.normal(0, 1, (60, 4)), np.repeat([0, 1], 30), 2)
+    semantic.threshold = 10.0
+    style = StyleOOD.fit(rng.normal(0, 1, (60, 6)))
+    style.threshold = 5.0
+    detector = OODDetector(semantic, style)
+    features = torch.zeros((2, 4))
+    styles = torch.tensor([[0.0] * 6, [40.0] * 6])  # same content, the second not a radiograph's texture
+    plain, odd = detector.score(features, styles)
+    assert plain < 1.0 < odd
+    assert odd == pytest.approx(float(style.score(styles[1:])) / 5.0)
+    # A checkpoint made before the style detector existed: semantic score alone, relative.
+    old = OODDetector.from_state(semantic.to_state())
+    assert old.style is None
+    assert float(old.score(features, styles)[1]) == pytest.approx(float(semantic.score(features[1:])) / 10.0)
+    restored = OODDetector.from_state(detector.to_state())
+    assert torch.allclose(restored.score(features, styles), detector.score(features, styles))
+
+
+def test_checkpoint_carries_both_detectors(tiny_checkpoint):
+    from inference.engine import load_checkpoint
+
+    loaded = load_checkpoint(tiny_checkpoint)
+    assert {"means", "precision", "threshold", "style_mean", "style_precision", "style_threshold"} <= set(loaded.ood_state)
+    style = loaded.metadata["ood"]["style"]
+    assert style["threshold"] == pytest.approx(loaded.ood_state["style_threshold"]) and "cross-fitted" in style["threshold_source"]
 
 
 def test_synthetic_non_spine_inputs_are_flagged(tiny_checkpoint):
@@ -44,10 +74,20 @@ def test_default_model_flags_non_spine_images_but_not_spine_radiographs():
     predictor = Predictor.from_checkpoint(DEFAULT_MODEL)
     rng = np.random.default_rng(1)
     probes = [rng.integers(0, 256, (300, 300), dtype=np.uint8), np.zeros((300, 300), np.uint8),
-              skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea()]
-    # Known misses (see models/MODEL_CARD.md): grayscale photos/documents such as skimage's
-    # camera and page score just under the threshold, and spine-free radiograph crops mostly pass.
+              skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea(),
+              skimage.data.camera(), skimage.data.page(), skimage.data.cat(), _ct_slice()]
+    # Known misses (see models/MODEL_CARD.md): spine-free strips cut from torso radiographs mostly pass.
     assert all(r.out_of_distribution for r in predictor.predict_batch(probes))
     spines = [s.read() for s in samples_from_folder(data_dir())[::27]]  # 10 images across classes
     flagged = sum(r.out_of_distribution for r in predictor.predict_batch(spines))
     assert flagged <= 1
+
+
+def _ct_slice() -> np.ndarray:
+    """A real CT slice that pydicom's wheel ships: imaging, but not a spine radiograph."""
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+
+    pixels = dcmread(get_testdata_file("CT_small.dcm")).pixel_array.astype(np.float64)
+    lo, hi = np.percentile(pixels, [1, 99])
+    return (np.clip((pixels - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)

@@ -18,8 +18,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from inference.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from inference.engine.model import DEFAULT_ARCHITECTURE, create_model, forward_with_features
-from inference.engine.ood import MahalanobisOOD
+from inference.engine.model import (
+    DEFAULT_ARCHITECTURE,
+    create_model,
+    forward_style_only,
+    forward_with_features,
+)
+from inference.engine.ood import MahalanobisOOD, OODDetector, StyleOOD
 from inference.engine.preprocessing import PreprocessParams, preprocess
 
 from .augment import RadiographTrainAugmentation
@@ -58,6 +63,9 @@ class TrainConfig:
     # `_ood_threshold`), or DEFAULT_OOD_MARGIN without validation images.
     ood_margin: float | None = None
     ood_spine_flag_budget: float = 0.03  # share of held-out spine films the threshold may flag
+    style_ood: bool = True  # the second, texture-level detector (see inference.engine.ood)
+    style_augmented_copies: int = 3  # augmented copies of each film it is also fitted on
+    style_quantile: float = 0.99  # of cross-fitted training-film scores
     outlier_exposure: float = 0.0  # weight of the uniform-prediction loss on non-spine crops
     outliers_per_batch: int = 3
     pretrained: bool = True
@@ -73,7 +81,7 @@ class TrainResult:
     model: nn.Module
     labels: list[str]
     params: PreprocessParams
-    ood: MahalanobisOOD
+    ood: OODDetector
     temperature: float
     history: list[dict[str, Any]]
     metrics: dict[str, Any]
@@ -119,6 +127,44 @@ def infer(model: nn.Module, grays: Sequence[np.ndarray], params: PreprocessParam
         logits.append(z.numpy())
         feats.append(f.numpy())
     return np.concatenate(logits), np.concatenate(feats)
+
+
+@torch.inference_mode()
+def style_descriptors(model: nn.Module, grays: Sequence[np.ndarray], params: PreprocessParams, batch_size: int = 32) -> np.ndarray:
+    model.eval()
+    out = [forward_style_only(model, torch.stack([preprocess(g, params) for g in grays[i : i + batch_size]])).numpy()
+           for i in range(0, len(grays), batch_size)]
+    return np.concatenate(out)
+
+
+def fit_style_ood(model: nn.Module, grays: Sequence[np.ndarray], params: PreprocessParams,
+                  config: TrainConfig) -> tuple[StyleOOD, dict[str, Any]]:
+    """Fit the style detector on the training films and augmented copies of them.
+
+    The copies teach it that borders, padding, crops, burnt-in text, contrast and gamma are
+    still radiographs (fitted on plain films alone, it flagged every film with a white border).
+    The threshold is the `style_quantile` of cross-fitted scores: each film scored by a fit
+    that saw neither it nor its copies.
+    """
+    rng = np.random.default_rng(config.seed + 2)
+    augment = RadiographTrainAugmentation()
+    base = style_descriptors(model, grays, params)
+    copies = [style_descriptors(model, [np.clip(augment(g, rng), 0, 1).astype(np.float32) for g in grays], params)
+              for _ in range(config.style_augmented_copies)]
+    everything = np.concatenate([base, *copies])
+    film = np.tile(np.arange(len(grays)), 1 + len(copies))
+    k = min(5, len(grays))
+    fold_of = rng.permutation(np.arange(len(grays)) % k)
+    crossfit = np.empty(len(grays))
+    for fold in range(k):
+        held = fold_of == fold
+        crossfit[held] = StyleOOD.fit(everything[~held[film]]).score(torch.from_numpy(base[held])).numpy()
+    style = StyleOOD.fit(everything)
+    style.threshold = float(np.quantile(crossfit, config.style_quantile))
+    info = {"method": "mahalanobis-style-ledoitwolf", "stage": "blocks.1 channel mean+std",
+            "threshold": style.threshold, "n_fit": int(len(everything)),
+            "threshold_source": f"q{config.style_quantile:g} of {k}-fold cross-fitted training-film scores"}
+    return style, info
 
 
 def _class_weights(targets: Sequence[int], k: int) -> torch.Tensor:
@@ -323,11 +369,14 @@ def train_model(
         val_logits, val_feats = infer(model, val_cache.arrays, params)
         val_scores = ood.score(torch.from_numpy(val_feats)).numpy()
     ood.threshold, threshold_source = _ood_threshold(train_scores, val_scores, config)
+    style, style_info = fit_style_ood(model, train_cache.arrays, params, config) if config.style_ood else (None, None)
+    detector = OODDetector(ood, style)
     if val_cache:
         if config.temperature is None:
             temperature = fit_temperature(val_logits, val_targets)
         metrics["val"] = compute_metrics(softmax(val_logits, temperature), val_targets, labels)
-        metrics["val"]["ood_flag_rate"] = float((val_scores > ood.threshold).mean())
+        val_style = torch.from_numpy(style_descriptors(model, val_cache.arrays, params)) if style else None
+        metrics["val"]["ood_flag_rate"] = float((detector.score(torch.from_numpy(val_feats), val_style) > 1.0).float().mean())
     metadata = {
         "architecture": init_info["architecture"] if init_info else config.architecture,
         "initialised_from": init_info or ("imagenet" if config.pretrained else "random"),
@@ -338,7 +387,8 @@ def train_model(
         "temperature": temperature,
         "ood": {"method": "mahalanobis-penultimate-tied-ledoitwolf", "threshold": ood.threshold,
                 "train_quantile": config.ood_quantile, "margin": ood.threshold / float(np.quantile(train_scores, config.ood_quantile)),
-                "threshold_source": threshold_source,
+                "threshold_source": threshold_source, "style": style_info,
+                "score": "max over detectors of distance / threshold; above 1.0 is out of distribution",
                 "train_score_quantiles": {str(q): float(np.quantile(train_scores, q)) for q in (0.5, 0.9, 0.95, 0.99, 1.0)}},
         "metrics": metrics,
         "training": {k: v for k, v in asdict(config).items() if k not in ("checkpoint", "extra_metadata", "init_from")},
@@ -352,6 +402,6 @@ def train_model(
         **config.extra_metadata,
     }
     target = checkpoint if checkpoint is not None else config.checkpoint
-    sha = save_checkpoint(target, model.state_dict(), ood.to_state(), metadata) if target is not None else None
-    return TrainResult(model, labels, params, ood, temperature, history, metrics, metadata, target, sha,
+    sha = save_checkpoint(target, model.state_dict(), detector.to_state(), metadata) if target is not None else None
+    return TrainResult(model, labels, params, detector, temperature, history, metrics, metadata, target, sha,
                        val_logits, val_targets, val_scores, train_scores, seconds=time.perf_counter() - started)

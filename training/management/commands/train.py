@@ -81,6 +81,7 @@ class Command(BaseCommand):
         result = train_model(train, val or None, config, progress=progress, checkpoint=out)
         bar.close()
         summary = {"checkpoint": str(out), "sha256": result.checkpoint_sha256, "seconds": round(result.seconds, 1),
-                   "temperature": result.temperature, "ood_threshold": result.ood.threshold,
+                   "temperature": result.temperature, "ood_threshold": result.ood.semantic.threshold,
+                   "style_ood_threshold": result.ood.style.threshold if result.ood.style else None,
                    "val": {k: v for k, v in result.metrics.get("val", {}).items() if isinstance(v, float)}}
         self.stdout.write(json.dumps(summary, indent=2))
