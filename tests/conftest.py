@@ -93,3 +93,23 @@ def media_dir(settings, tmp_path):
         },
     }
     return root
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, with stray connections closed before it is dropped.
+
+    Worker and live-server threads open their own connections and do not close them when they
+    stop; PostgreSQL then refuses to drop the test database ("being accessed by other users")
+    and the next run finds it still there.
+    """
+    yield
+    with django_db_blocker.unblock():
+        from django.db import connection
+
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
