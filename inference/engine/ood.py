@@ -8,8 +8,12 @@
    is not a radiograph's (photos, screenshots, noise, CT/MR slices) even where the semantic
    features happen to land near a class.
 
-`OODDetector` reports one score, the larger of the two distances each divided by its threshold:
-above 1.0 means out of distribution.
+3. Confidence floor (only for models trained with outlier exposure, which teaches the network a
+   near-uniform answer on spine-free radiograph regions): flags an image whose largest calibrated
+   probability is below the floor.
+
+`OODDetector` reports one score, the largest of the detectors' scores each divided by its
+threshold: above 1.0 means out of distribution.
 """
 
 from __future__ import annotations
@@ -88,21 +92,30 @@ class StyleOOD:
 class OODDetector:
     semantic: MahalanobisOOD
     style: StyleOOD | None = None
+    confidence_floor: float | None = None  # flag when the top calibrated probability is below it
 
     @property
     def threshold(self) -> float:
         """Scores are relative to each detector's own threshold: 1.0 is the boundary."""
         return 1.0
 
-    def score(self, features: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+    def score(self, features: torch.Tensor, style: torch.Tensor | None = None,
+              probabilities: torch.Tensor | None = None) -> torch.Tensor:
         relative = self.semantic.score(features) / max(self.semantic.threshold, 1e-12)
         if self.style is not None and style is not None:
             relative = torch.maximum(relative, self.style.score(style) / max(self.style.threshold, 1e-12))
+        if self.confidence_floor is not None and probabilities is not None:
+            # 1 - top probability, over 1 - floor: above 1.0 exactly when top < floor.
+            doubt = (1 - probabilities.max(dim=1).values) / max(1 - self.confidence_floor, 1e-12)
+            relative = torch.maximum(relative, doubt)
         return relative
 
     def to_state(self) -> dict[str, torch.Tensor | float]:
-        return {**self.semantic.to_state(), **(self.style.to_state() if self.style else {})}
+        floor = {"confidence_floor": self.confidence_floor} if self.confidence_floor is not None else {}
+        return {**self.semantic.to_state(), **(self.style.to_state() if self.style else {}), **floor}
 
     @classmethod
     def from_state(cls, state: dict) -> OODDetector:
-        return cls(MahalanobisOOD.from_state(state), StyleOOD.from_state(state))
+        floor = state.get("confidence_floor")
+        return cls(MahalanobisOOD.from_state(state), StyleOOD.from_state(state),
+                   float(floor) if floor is not None else None)

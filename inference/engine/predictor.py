@@ -88,7 +88,7 @@ class Predictor:
         with torch.inference_mode():
             logits, features, style = forward_with_style(self.model, batch)
             probs = torch.softmax(logits / self.temperature, dim=1)
-            scores = self.ood.score(features, style)
+            scores = self.ood.score(features, style, probs)
         t2 = time.perf_counter()
         results = [self._result(p, float(s)) for p, s in zip(probs, scores, strict=True)]
         for r in results:

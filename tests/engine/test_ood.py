@@ -38,6 +38,13 @@ def test_style_detector_and_the_combined_relative_score():
     assert float(old.score(features, styles)[1]) == pytest.approx(float(semantic.score(features[1:])) / 10.0)
     restored = OODDetector.from_state(detector.to_state())
     assert torch.allclose(restored.score(features, styles), detector.score(features, styles))
+    # With a confidence floor (outlier-exposure models) a near-uniform answer is flagged too.
+    floored = OODDetector(semantic, style, confidence_floor=0.5)
+    probs = torch.tensor([[0.9, 0.05, 0.05], [0.36, 0.33, 0.31]])
+    sure, unsure = floored.score(features, styles[:1].repeat(2, 1), probs)
+    assert sure < 1.0 < unsure and unsure == pytest.approx(0.64 / 0.5)
+    assert OODDetector.from_state(floored.to_state()).confidence_floor == 0.5
+    assert "confidence_floor" not in detector.to_state()
 
 
 def test_checkpoint_carries_both_detectors(tiny_checkpoint):
@@ -45,6 +52,7 @@ def test_checkpoint_carries_both_detectors(tiny_checkpoint):
 
     loaded = load_checkpoint(tiny_checkpoint)
     assert {"means", "precision", "threshold", "style_mean", "style_precision", "style_threshold"} <= set(loaded.ood_state)
+    assert "confidence_floor" not in loaded.ood_state  # trained without outlier exposure
     style = loaded.metadata["ood"]["style"]
     assert style["threshold"] == pytest.approx(loaded.ood_state["style_threshold"]) and "cross-fitted" in style["threshold_source"]
 

@@ -129,7 +129,9 @@ def test_training_with_outlier_exposure_runs(synthetic_samples):
             for i in range(4)]
     config = TrainConfig(input_size=48, epochs=1, batch_size=4, pretrained=False, freeze_stages=0, outlier_exposure=0.5)
     result = train_model(wide, None, config)
-    assert result.ood is not None and np.isfinite(result.ood.threshold)
+    assert result.ood is not None and np.isfinite(result.ood.semantic.threshold)
+    # Outlier exposure turns on the confidence-floor detector; plain training leaves it off.
+    assert result.ood.confidence_floor == 0.5 and result.metadata["ood"]["confidence_floor"] == 0.5
 
 
 def test_ood_threshold_comes_from_held_out_films_not_the_fitted_ones():

@@ -67,6 +67,10 @@ class TrainConfig:
     style_augmented_copies: int = 3  # augmented copies of each film it is also fitted on
     style_quantile: float = 0.99  # of cross-fitted training-film scores
     outlier_exposure: float = 0.0  # weight of the uniform-prediction loss on non-spine crops
+    # With outlier exposure the model answers spine-free regions near-uniformly: a top calibrated
+    # probability below this floor is then a third OOD detector. None: 0.5 with outlier exposure,
+    # off without (there a low top probability means a hard film, not a foreign one).
+    confidence_floor: float | None = None
     outliers_per_batch: int = 3
     pretrained: bool = True
     # A checkpoint (path, file or bytes) to fine-tune instead of starting from ImageNet: its
@@ -370,13 +374,15 @@ def train_model(
         val_scores = ood.score(torch.from_numpy(val_feats)).numpy()
     ood.threshold, threshold_source = _ood_threshold(train_scores, val_scores, config)
     style, style_info = fit_style_ood(model, train_cache.arrays, params, config) if config.style_ood else (None, None)
-    detector = OODDetector(ood, style)
+    floor = config.confidence_floor if config.confidence_floor is not None else (0.5 if config.outlier_exposure else None)
+    detector = OODDetector(ood, style, floor)
     if val_cache:
         if config.temperature is None:
             temperature = fit_temperature(val_logits, val_targets)
         metrics["val"] = compute_metrics(softmax(val_logits, temperature), val_targets, labels)
         val_style = torch.from_numpy(style_descriptors(model, val_cache.arrays, params)) if style else None
-        metrics["val"]["ood_flag_rate"] = float((detector.score(torch.from_numpy(val_feats), val_style) > 1.0).float().mean())
+        val_probs = torch.from_numpy(softmax(val_logits, temperature))
+        metrics["val"]["ood_flag_rate"] = float((detector.score(torch.from_numpy(val_feats), val_style, val_probs) > 1.0).float().mean())
     metadata = {
         "architecture": init_info["architecture"] if init_info else config.architecture,
         "initialised_from": init_info or ("imagenet" if config.pretrained else "random"),
@@ -387,7 +393,7 @@ def train_model(
         "temperature": temperature,
         "ood": {"method": "mahalanobis-penultimate-tied-ledoitwolf", "threshold": ood.threshold,
                 "train_quantile": config.ood_quantile, "margin": ood.threshold / float(np.quantile(train_scores, config.ood_quantile)),
-                "threshold_source": threshold_source, "style": style_info,
+                "threshold_source": threshold_source, "style": style_info, "confidence_floor": floor,
                 "score": "max over detectors of distance / threshold; above 1.0 is out of distribution",
                 "train_score_quantiles": {str(q): float(np.quantile(train_scores, q)) for q in (0.5, 0.9, 0.95, 0.99, 1.0)}},
         "metrics": metrics,

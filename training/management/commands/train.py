@@ -36,6 +36,8 @@ class Command(BaseCommand):
         parser.add_argument("--ood-margin", type=float, default=None)
         parser.add_argument("--metadata-json", help="JSON file merged into the checkpoint metadata (e.g. a CV report)")
         parser.add_argument("--outlier-exposure", type=float, default=None, help="weight of the non-spine crop loss")
+        parser.add_argument("--confidence-floor", type=float, default=None,
+                            help="flag as OOD below this top probability (default 0.5 with outlier exposure)")
         parser.add_argument("--input-width", type=int, default=None, help="canvas width (default: square)")
         parser.add_argument("--patience", type=int, default=None, help="early stopping patience (epochs)")
         parser.add_argument("--hold-out-evaluation-set", action="store_true",
@@ -63,6 +65,7 @@ class Command(BaseCommand):
         overrides = {k: opts[o] for k, o in [("epochs", "epochs"), ("input_size", "input_size"), ("batch_size", "batch_size"),
                                              ("temperature", "temperature"), ("ood_margin", "ood_margin"),
                                              ("outlier_exposure", "outlier_exposure"), ("input_width", "input_width"),
+                                             ("confidence_floor", "confidence_floor"),
                                              ("early_stopping_patience", "patience")] if opts[o] is not None}
         extra = json.loads(Path(opts["metadata_json"]).read_text()) if opts["metadata_json"] else {}
         config = TrainConfig(seed=opts["seed"], num_threads=opts["threads"], extra_metadata=extra, **overrides)
@@ -83,5 +86,6 @@ class Command(BaseCommand):
         summary = {"checkpoint": str(out), "sha256": result.checkpoint_sha256, "seconds": round(result.seconds, 1),
                    "temperature": result.temperature, "ood_threshold": result.ood.semantic.threshold,
                    "style_ood_threshold": result.ood.style.threshold if result.ood.style else None,
+                   "confidence_floor": result.ood.confidence_floor,
                    "val": {k: v for k, v in result.metrics.get("val", {}).items() if isinstance(v, float)}}
         self.stdout.write(json.dumps(summary, indent=2))
