@@ -146,6 +146,18 @@ class _StoredNames:
                 logger.exception("could not delete orphaned upload %s", name)
 
 
+def stored_files_delete_on_commit(*, names: Sequence[str]) -> None:
+    """Delete stored files once the transaction that deleted their rows commits.
+
+    Called when radiograph or prediction rows go (a case deleted in the admin, say): the image,
+    its thumbnail and Grad-CAM overlay carry patient pixels and must not outlive their rows. A
+    rolled-back deletion keeps them; a file already gone is not an error.
+    """
+    wanted = [name for name in names if name]
+    if wanted:
+        transaction.on_commit(_StoredNames(wanted).delete_all, robust=True)
+
+
 def thumbnail_name_for(image_name: str) -> str:
     """Where a radiograph's thumbnail lives: derived from its (random) image name."""
     stem = image_name.rsplit("/", 1)[-1].rsplit(".", 1)[0]

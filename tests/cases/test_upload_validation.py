@@ -332,3 +332,27 @@ def test_too_many_files_at_once_are_refused(settings, clinician, case):
         radiograph_upload(user=clinician, case=case, files=[upload(png_bytes(seed=s)) for s in range(3)])
     assert caught.value.rejections[0].code == "too_many_files"
     assert not Radiograph.objects.exists()
+
+
+def test_deleting_a_case_deletes_its_stored_files_after_commit(
+    clinician, case, media_dir, django_capture_on_commit_callbacks
+):
+    from django.core.files.base import ContentFile
+
+    from inference.models import Prediction
+    from tests.inference.support import make_active_model_version
+
+    (radiograph,) = radiograph_upload(
+        user=clinician, case=case, files=[upload(jpeg_bytes(width=64, height=96), "a.jpg", "image/jpeg")]
+    )
+    prediction = Prediction.objects.create(radiograph=radiograph, model_version=make_active_model_version())
+    prediction.gradcam.save("gradcam.png", ContentFile(png_bytes()), save=True)
+    kept = {p for p in stored_files(media_dir) if p.parts[-2] == "checkpoints"}
+    assert {p.relative_to(media_dir).parts[0] for p in stored_files(media_dir)} >= {"radiographs", "thumbnails", "gradcam"}
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        case.delete()
+    assert len(stored_files(media_dir)) > len(kept)  # nothing goes before the commit
+    for callback in callbacks:
+        callback()
+    assert set(stored_files(media_dir)) == kept  # image, thumbnail and overlay are gone
