@@ -27,6 +27,8 @@ class TrainingRunStartForm(forms.Form):
     batch_size = forms.IntegerField(min_value=2, max_value=64, initial=16)
     learning_rate = forms.FloatField(min_value=1e-5, max_value=1e-1, initial=1e-3)
     input_size = forms.IntegerField(min_value=64, max_value=512, initial=224)
+    outlier_exposure = forms.FloatField(min_value=0.0, max_value=2.0, initial=0.0, required=False,
+                                        label="Outlier exposure weight (0 = off)")
     start_from = forms.ChoiceField(choices=[("base", "the base model's weights (fine-tune)"),
                                             ("imagenet", "ImageNet weights (train afresh)")],
                                    initial="base", required=False)
@@ -37,7 +39,7 @@ class TrainingRunStartForm(forms.Form):
             (v.pk, f"{v.name} ({v.status})") for v in versions
         ]
         defaults = services.hyperparameters_clean({})
-        for name in ("epochs", "batch_size", "learning_rate", "input_size", "start_from"):
+        for name in ("epochs", "batch_size", "learning_rate", "input_size", "start_from", "outlier_exposure"):
             self.fields[name].initial = defaults[name]
 
 
@@ -112,6 +114,8 @@ def training_run_start(request: HttpRequest) -> HttpResponse:
     base = next((v for v in versions if v.pk == data["base_model_version"]), None)
     hyper = {k: data[k] for k in ("epochs", "batch_size", "learning_rate", "input_size")}
     hyper["start_from"] = data["start_from"] or "base"
+    if data["outlier_exposure"] is not None:
+        hyper["outlier_exposure"] = data["outlier_exposure"]
     try:
         run = services.training_run_start(user=request.user, base_model_version=base, hyperparameters=hyper)
     except services.TrainingRunConflict as exc:

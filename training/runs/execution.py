@@ -187,6 +187,7 @@ def _train_config(hp: dict[str, Any], labels: list[str], run: TrainingRun, init_
     threads = getattr(settings, "TRAINING_TORCH_THREADS", None)
     return TrainConfig(
         init_from=init_from,
+        outlier_exposure=hp["outlier_exposure"],
         epochs=hp["epochs"],
         batch_size=hp["batch_size"],
         lr=hp["learning_rate"],
