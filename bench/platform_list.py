@@ -324,7 +324,11 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    out = BENCH / "out" / "platform_list.json"
+    write_report("platform_list", results)
+
+
+def write_report(name: str, results: dict) -> None:
+    out = BENCH / "out" / f"{name}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"written {out}")

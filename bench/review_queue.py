@@ -15,7 +15,6 @@ Writes bench/out/review_queue.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -141,10 +140,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    out = BENCH / "out" / "review_queue.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"written {out}")
+    base.write_report("review_queue", results)
 
 
 if __name__ == "__main__":

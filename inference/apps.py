@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_migrate
+from django.db.models.signals import post_migrate
 
 
 def _register_default_model(sender, using="default", **kwargs) -> None:
@@ -16,13 +16,6 @@ def _register_default_model(sender, using="default", **kwargs) -> None:
     model_version_register_default()
 
 
-def _delete_gradcam(sender, instance, **kwargs) -> None:
-    """A deleted prediction's Grad-CAM overlay goes with it (after the commit)."""
-    from cases.services import stored_files_delete_on_commit
-
-    stored_files_delete_on_commit(names=[instance.gradcam.name])
-
-
 class InferenceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "inference"
@@ -30,6 +23,4 @@ class InferenceConfig(AppConfig):
     def ready(self) -> None:
         # Once per migrate (sender=this app), after every app's tables exist.
         post_migrate.connect(_register_default_model, sender=self, dispatch_uid="inference-default-model")
-        from inference.models import Prediction
-
-        post_delete.connect(_delete_gradcam, sender=Prediction, dispatch_uid="inference-prediction-files")
+        from inference import signals  # noqa: F401 - connects the receivers

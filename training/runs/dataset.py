@@ -33,6 +33,11 @@ def group_in_base_evaluation_set(group: str) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < base_evaluation_share()
 
 
+def sample_in_base_evaluation_set(sample) -> bool:
+    """Whether a base-folder sample belongs to the fixed evaluation set (by its patient group)."""
+    return group_in_base_evaluation_set(sample.group or str(sample.source))
+
+
 def _storage_reader(name: str):
     def read() -> bytes:
         with default_storage.open(name, "rb") as handle:
@@ -66,7 +71,7 @@ def training_data_collect(*, base_dir: str | None = None) -> TrainingData:
     root = Path(base_dir if base_dir is not None else settings.TRAINING_BASE_DATA_DIR)
     base = samples_from_folder(root) if root.is_dir() else []
     for sample in base:
-        side = data.evaluation if group_in_base_evaluation_set(sample.group or str(sample.source)) else data.train
+        side = data.evaluation if sample_in_base_evaluation_set(sample) else data.train
         side.append(sample)
     n_base_eval = len(data.evaluation)
     confirmed_train = confirmed_eval = 0

@@ -55,9 +55,9 @@ class Command(BaseCommand):
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         if opts["hold_out_evaluation_set"]:
-            from training.runs.dataset import group_in_base_evaluation_set
+            from training.runs.dataset import sample_in_base_evaluation_set
 
-            kept = [s for s in samples if not group_in_base_evaluation_set(s.group or str(s.source))]
+            kept = [s for s in samples if not sample_in_base_evaluation_set(s)]
             self.stdout.write(f"holding out {len(samples) - len(kept)} evaluation-set images")
             samples = kept
         train, val = (samples, []) if opts["val_fraction"] <= 0 else grouped_holdout(samples, opts["val_fraction"], opts["seed"])
