@@ -134,6 +134,15 @@ def test_training_with_outlier_exposure_runs(synthetic_samples):
     assert result.ood.confidence_floor == 0.5 and result.metadata["ood"]["confidence_floor"] == 0.5
 
 
+def test_outlier_exposure_without_wide_films_leaves_the_confidence_floor_off():
+    """No spine-free crops to learn from: a low top probability then means a hard film, not a foreign one."""
+    narrow = [Sample(png_bytes(synthetic_spine(i % 2 == 0, i)), "curved" if i % 2 == 0 else "straight")
+              for i in range(4)]  # 240 x 80: a column film, no side to crop
+    config = TrainConfig(input_size=48, epochs=1, batch_size=4, pretrained=False, freeze_stages=0, outlier_exposure=0.5)
+    result = train_model(narrow, None, config)
+    assert result.ood.confidence_floor is None and result.metadata["ood"]["confidence_floor"] is None
+
+
 def test_ood_threshold_comes_from_held_out_films_not_the_fitted_ones():
     from training.engine.loop import DEFAULT_OOD_MARGIN, _ood_threshold
 

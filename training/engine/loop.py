@@ -374,7 +374,10 @@ def train_model(
         val_scores = ood.score(torch.from_numpy(val_feats)).numpy()
     ood.threshold, threshold_source = _ood_threshold(train_scores, val_scores, config)
     style, style_info = fit_style_ood(model, train_cache.arrays, params, config) if config.style_ood else (None, None)
-    floor = config.confidence_floor if config.confidence_floor is not None else (0.5 if config.outlier_exposure else None)
+    # The floor only means "foreign" if the model was actually taught to be unsure on spine-free
+    # crops; a set without wide films gives no crops, and then a low top probability is a hard film.
+    exposed = outliers is not None and bool(outliers.sources)
+    floor = config.confidence_floor if config.confidence_floor is not None else (0.5 if exposed else None)
     detector = OODDetector(ood, style, floor)
     if val_cache:
         if config.temperature is None:
