@@ -104,3 +104,32 @@ def release_freed_memory(*, min_interval_s: float = 1.0) -> bool:
     _malloc_trim(0)
     _last_trim = time.monotonic()
     return True
+
+
+def warm_up() -> int | None:
+    """Load the active model and run it once, so a worker's first radiograph is not the slow one.
+
+    Loading torch and the checkpoint and allocating the first workspaces takes about 6 s on a
+    2-core machine, which the first upload after every worker start would otherwise wait for.
+    Returns the loaded model version id, or None if there is none to load. Never raises: a
+    worker that cannot warm up still serves (and reports the problem on the first task).
+    """
+    try:
+        import numpy as np
+
+        from training.selectors import model_version_get_active
+
+        version = model_version_get_active()
+        if version is None:
+            logger.info("warm-up: no active model version yet")
+            return None
+        predictor = predictor_for(version)
+        film = np.zeros((512, 256), np.uint8)
+        film[:, 96:160] = 180  # any film-shaped image: the point is the allocations, not the answer
+        with predict_lock:
+            predictor.predict(film, gradcam=True)
+        release_freed_memory(min_interval_s=0.0)
+        return version.pk
+    except Exception:
+        logger.exception("warm-up failed; the model will load on the first task instead")
+        return None

@@ -1,6 +1,11 @@
-"""Stored files follow their rows: receivers only; the work is in cases.services."""
+"""Receivers only: stored files follow their rows (the work is in cases.services), and an
+inference worker warms its model up when it starts (the work is in inference.runtime)."""
 from __future__ import annotations
 
+import threading
+
+from celery.signals import worker_process_init, worker_ready
+from django.conf import settings
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
@@ -11,3 +16,49 @@ from inference.models import Prediction
 @receiver(post_delete, sender=Prediction, dispatch_uid="inference-prediction-files")
 def prediction_files_delete(sender, instance: Prediction, **kwargs) -> None:
     stored_files_delete_on_commit(names=[instance.gradcam.name])
+
+
+def consumes_inference_queue(app) -> bool:
+    """Whether this worker takes prediction tasks (a `-Q training` worker does not)."""
+    selected = app.amqp.queues.consume_from  # the -Q selection; empty means every queue
+    return not selected or settings.CELERY_TASK_DEFAULT_QUEUE in selected
+
+
+def _warm_up() -> None:
+    from django.db import connections
+
+    from inference import runtime
+
+    try:
+        runtime.warm_up()
+    finally:
+        connections.close_all()  # this thread's own connection, which nothing else would close
+
+
+def _warm_up_in_background() -> threading.Thread:
+    # A thread, so that neither the consumer's start nor a prefork child's start-up handshake
+    # (which has a timeout of a few seconds) waits for torch; a task that arrives meanwhile
+    # waits on the runtime's lock for the same model instead of loading a second copy.
+    thread = threading.Thread(target=_warm_up, name="inference-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+@worker_ready.connect(dispatch_uid="inference-warm-up-worker")
+def worker_warm_up(sender=None, **kwargs) -> None:
+    """solo and threads pools run tasks in the worker process itself: warm it."""
+    if not getattr(settings, "INFERENCE_WORKER_WARM_UP", True) or sender is None:
+        return
+    if "prefork" in type(sender.pool).__module__:
+        return  # the children warm themselves (below); the parent never predicts
+    if consumes_inference_queue(sender.app):
+        _warm_up_in_background()
+
+
+@worker_process_init.connect(dispatch_uid="inference-warm-up-child")
+def worker_child_warm_up(**kwargs) -> None:
+    """Each prefork child holds its own model."""
+    from celery import current_app
+
+    if getattr(settings, "INFERENCE_WORKER_WARM_UP", True) and consumes_inference_queue(current_app):
+        _warm_up_in_background()

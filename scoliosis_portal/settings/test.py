@@ -25,3 +25,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests register the model versions they need; an active default model created with the test
 # database would leak into every test that does not expect one.
 INFERENCE_REGISTER_DEFAULT_ON_MIGRATE = env.bool("INFERENCE_REGISTER_DEFAULT_ON_MIGRATE", default=False)
+# The in-process test workers load their models inside the tests that need them.
+INFERENCE_WORKER_WARM_UP = env.bool("INFERENCE_WORKER_WARM_UP", default=False)
