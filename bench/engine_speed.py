@@ -30,6 +30,23 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def memory_mb() -> dict[str, float]:
+    """RSS split into what only this process holds and the library pages it shares (smaps_rollup).
+
+    ``private`` (USS) is what one more worker process costs; ``shared_clean`` is mostly code pages
+    of torch and the CUDA libraries, held once in the page cache for every process that maps them.
+    """
+    fields = {"Rss": "rss", "Pss": "pss", "Private_Clean": "private", "Private_Dirty": "private",
+              "Shared_Clean": "shared_clean", "Anonymous": "anonymous"}
+    out: dict[str, float] = {}
+    for line in Path("/proc/self/smaps_rollup").read_text().splitlines()[1:]:
+        name, value, *_ = line.split()
+        key = fields.get(name.rstrip(":"))
+        if key:
+            out[key] = round(out.get(key, 0.0) + int(value) / 1024, 1)
+    return out
+
+
 def default_data_dir() -> Path:
     return Path(os.environ.get("SPINE_DATA_DIR", ROOT.parent / "shared" / "data" / "fraiwan"))
 
@@ -66,7 +83,10 @@ def main() -> None:
     baseline = rss_mb()
     import torch
 
+    memory = {"after_import_torch": memory_mb()}
     from inference.engine import Predictor
+
+    memory["after_import_engine"] = memory_mb()  # timm, torchvision, pytorch-grad-cam and friends
 
     torch.set_num_threads(args.threads)
     t = time.perf_counter()
@@ -75,10 +95,12 @@ def main() -> None:
     paths = image_paths()
     predictor.predict(paths[0], gradcam=True)  # warm-up: first call allocates workspaces
     rss_loaded = rss_mb()
+    memory["model_loaded_and_warm"] = memory_mb()
     report = {
         "threads": args.threads, "canvas_hw": predictor.params.canvas_shape,
         "architecture": predictor.metadata["architecture"], "n_images": len(paths),
         "load_ms": load_ms, "rss_mb_python_only": baseline, "rss_mb_model_loaded": rss_loaded,
+        "memory_mb": memory,
         "predict": time_calls(predictor, paths, gradcam=False, repeats=3),
         "predict_gradcam": time_calls(predictor, paths, gradcam=True, repeats=2),
     }
