@@ -51,6 +51,8 @@ class Predictor:
 
     def __init__(self, model: torch.nn.Module, ood: OODDetector, metadata: dict[str, Any], sha256: str):
         self.model = model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)  # Grad-CAM only needs gradients w.r.t. activations, not weights
         self.ood = ood
         self.metadata = metadata
         self.checkpoint_sha256 = sha256
@@ -71,8 +73,6 @@ class Predictor:
             PreprocessParams.from_dict(meta["preprocessing"])
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise CheckpointError(f"checkpoint does not match its declared architecture/labels: {exc}") from exc
-        for p in model.parameters():
-            p.requires_grad_(False)  # Grad-CAM only needs gradients w.r.t. activations
         return cls(model, ood, meta, loaded.sha256)
 
     def predict(self, image: ImageSource, gradcam: bool = False) -> PredictionResult:

@@ -117,3 +117,16 @@ def test_predict_batch_matches_single_predictions(tiny_checkpoint):
         single = predictor.predict(image)
         assert single.label == result.label
         assert single.ood_score == pytest.approx(result.ood_score, rel=1e-4)
+
+
+def test_a_predictor_built_from_a_live_model_freezes_its_weights(tiny_training):
+    """Grad-CAM then back-propagates to activations only; weight gradients would double its cost."""
+    import copy
+
+    result, _ = tiny_training
+    model = copy.deepcopy(result.model).train()
+    assert any(p.requires_grad for p in model.parameters())
+    predictor = Predictor(model, result.ood, result.metadata, sha256="live")
+    assert not predictor.model.training and not any(p.requires_grad for p in predictor.model.parameters())
+    gradcam = predictor.predict(synthetic_spine(True, 40), gradcam=True)
+    assert gradcam.heatmap is not None and all(p.grad is None for p in predictor.model.parameters())
