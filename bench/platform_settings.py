@@ -1,5 +1,7 @@
 """Settings for bench/platform_list.py: production-like (DEBUG off, persistent connections)
 against a dedicated PostgreSQL database, with files in a scratch folder."""
+from pathlib import Path
+
 from scoliosis_portal.settings.base import *  # noqa: F401,F403
 from scoliosis_portal.settings.base import BASE_DIR, STORAGES, env
 
@@ -10,7 +12,7 @@ DATABASES = {
     )
 }
 DATABASES["default"]["CONN_MAX_AGE"] = 60
-MEDIA_ROOT = env.path("BENCH_MEDIA_ROOT", default=str(BASE_DIR / "var" / "bench-media"))
+MEDIA_ROOT = Path(env.str("BENCH_MEDIA_ROOT", default=str(BASE_DIR / "var" / "bench-media")))
 STORAGES = {
     **STORAGES,
     "default": {
