@@ -27,7 +27,7 @@ class TrainingRunStartForm(forms.Form):
     batch_size = forms.IntegerField(min_value=2, max_value=64, initial=16)
     learning_rate = forms.FloatField(min_value=1e-5, max_value=1e-1, initial=1e-3)
     input_size = forms.IntegerField(min_value=64, max_value=512, initial=224)
-    outlier_exposure = forms.FloatField(min_value=0.0, max_value=2.0, initial=0.0, required=False,
+    outlier_exposure = forms.FloatField(min_value=0.0, max_value=2.0, initial=0.5, required=False,
                                         label="Outlier exposure weight (0 = off)")
     start_from = forms.ChoiceField(choices=[("base", "the base model's weights (fine-tune)"),
                                             ("imagenet", "ImageNet weights (train afresh)")],

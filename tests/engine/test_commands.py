@@ -85,4 +85,6 @@ def test_train_can_leave_out_the_platforms_evaluation_set(tmp_path, settings):
     call_command("train", data=str(data), out=str(checkpoint), epochs=1, input_size=64, val_fraction=0,
                  temperature=1.0, label_map=label_map, hold_out_evaluation_set=True, stdout=out, stderr=io.StringIO())
     assert f"holding out {len(held_out)} evaluation-set images" in out.getvalue()
-    assert load_checkpoint(checkpoint).metadata["data"]["n_train"] == len(samples) - len(held_out)
+    metadata = load_checkpoint(checkpoint).metadata
+    assert metadata["data"]["n_train"] == len(samples) - len(held_out)
+    assert "TRAINING_BASE_EVALUATION_SHARE=0.5" in metadata["evaluation_set"]

@@ -35,7 +35,9 @@ class Command(BaseCommand):
         parser.add_argument("--temperature", type=float, help="fixed calibration temperature (needed with --val-fraction 0)")
         parser.add_argument("--ood-margin", type=float, default=None)
         parser.add_argument("--metadata-json", help="JSON file merged into the checkpoint metadata (e.g. a CV report)")
-        parser.add_argument("--outlier-exposure", type=float, default=None, help="weight of the non-spine crop loss")
+        parser.add_argument("--outlier-exposure", type=float, default=0.5,
+                            help="weight of the loss on spine-free strips of wide films (default 0.5, the "
+                                 "shipped recipe; 0 = off)")
         parser.add_argument("--confidence-floor", type=float, default=None,
                             help="flag as OOD below this top probability (default 0.5 with outlier exposure)")
         parser.add_argument("--input-width", type=int, default=None, help="canvas width (default: square)")
@@ -68,6 +70,11 @@ class Command(BaseCommand):
                                              ("confidence_floor", "confidence_floor"),
                                              ("early_stopping_patience", "patience")] if opts[o] is not None}
         extra = json.loads(Path(opts["metadata_json"]).read_text()) if opts["metadata_json"] else {}
+        if opts["hold_out_evaluation_set"]:
+            # bench/engine_ood.py reads this to know the evaluation-set films are unseen.
+            extra.setdefault("evaluation_set", "the platform's fixed evaluation set (patient groups hashed into "
+                             f"TRAINING_BASE_EVALUATION_SHARE={settings.TRAINING_BASE_EVALUATION_SHARE}) "
+                             "was left out of training")
         config = TrainConfig(seed=opts["seed"], num_threads=opts["threads"], extra_metadata=extra, **overrides)
         self.stdout.write(f"{len(train)} training / {len(val)} validation images -> {out}")
         bar = tqdm(total=None, unit="step", dynamic_ncols=True)
