@@ -3,13 +3,13 @@ against a dedicated PostgreSQL database, with files in a scratch folder."""
 from pathlib import Path
 
 from scoliosis_portal.settings.base import *  # noqa: F401,F403
-from scoliosis_portal.settings.base import BASE_DIR, STORAGES, env
+from scoliosis_portal.settings.base import BASE_DIR, STORAGES, database_tuned, env
 
 DEBUG = False
 DATABASES = {
-    "default": env.db(
+    "default": database_tuned(env.db(
         "BENCH_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/scoliosis_bench"
-    )
+    ))
 }
 DATABASES["default"]["CONN_MAX_AGE"] = 60
 MEDIA_ROOT = Path(env.str("BENCH_MEDIA_ROOT", default=str(BASE_DIR / "var" / "bench-media")))

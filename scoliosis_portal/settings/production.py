@@ -1,11 +1,11 @@
 """Production profile (docker-compose): no default for secrets, fails loudly without them."""
 from scoliosis_portal.settings.base import *  # noqa: F401,F403
-from scoliosis_portal.settings.base import env
+from scoliosis_portal.settings.base import database_tuned, env
 
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
-DATABASES = {"default": env.db("DATABASE_URL")}
+DATABASES = {"default": database_tuned(env.db("DATABASE_URL"))}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 

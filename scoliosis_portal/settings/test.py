@@ -3,10 +3,10 @@ import tempfile
 from pathlib import Path
 
 from scoliosis_portal.settings.base import *  # noqa: F401,F403
-from scoliosis_portal.settings.base import STORAGES, env
+from scoliosis_portal.settings.base import STORAGES, database_tuned, env
 
 DATABASES = {
-    "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/scoliosis"),
+    "default": database_tuned(env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/scoliosis")),
 }
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/15")
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60}
