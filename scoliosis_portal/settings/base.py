@@ -190,9 +190,11 @@ SPECTACULAR_SETTINGS = {
 CELERY_FS_ROOT = Path(env("CELERY_FS_ROOT", default=str(BASE_DIR / "var" / "celery")))
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _sub in ("out", "processed"):
+    for _sub in ("out", "processed", "control"):
         (CELERY_FS_ROOT / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Without it kombu writes its exchange tables to ./control, i.e. wherever the worker starts.
+        "control_folder": str(CELERY_FS_ROOT / "control"),
         "data_folder_in": str(CELERY_FS_ROOT / "out"),
         "data_folder_out": str(CELERY_FS_ROOT / "out"),
         "processed_folder": str(CELERY_FS_ROOT / "processed"),

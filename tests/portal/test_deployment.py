@@ -70,3 +70,24 @@ def test_healthz_answers_without_login(client, db) -> None:
     response = client.get("/healthz/")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_embedded_broker_keeps_all_its_files_under_celery_fs_root(tmp_path) -> None:
+    """The filesystem transport once wrote its exchange tables to ./control of the working folder."""
+    script = (
+        "import django; django.setup()\n"
+        "from scoliosis_portal.celery import app\n"
+        "with app.connection_for_write() as conn:\n"
+        "    conn.default_channel.basic_publish(conn.default_channel.prepare_message('x'), 'celery', 'celery')\n"
+        "    conn.SimpleQueue('celery').put({'probe': 1})\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "CELERY_"))}
+    env = {**clean, "DJANGO_SETTINGS_MODULE": "scoliosis_portal.settings.dev", "PYTHONPATH": str(ROOT),
+           "CELERY_FS_ROOT": str(tmp_path / "fs")}
+    work = tmp_path / "cwd"
+    work.mkdir()
+    result = subprocess.run([sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert not (work / "control").exists() and list(work.iterdir()) == []
+    assert list((tmp_path / "fs" / "control").glob("*.exchange"))
