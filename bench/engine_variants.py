@@ -5,7 +5,7 @@ untrained weights behind the real Predictor (decode, preprocessing, both OOD sco
 overlay). Accuracy of the variants is not measured here: each would need its own 5-fold CV
 (about 30 minutes of this machine per candidate; see bench/engine_cv.py).
 
-Run:  .venv/bin/python bench/engine_variants.py [--threads 2] [--images 20]
+Run:  .venv/bin/python bench/engine_variants.py [--threads 2] [--images 30] [--repeats 3]
 Writes bench/out/engine_variants.json.
 """
 from __future__ import annotations
@@ -41,13 +41,14 @@ def predictor_for(architecture: str, size: int):
     return Predictor(model, ood, metadata, sha256="untrained"), sum(p.numel() for p in model.parameters())
 
 
-def median_ms(predictor, paths: list[Path], gradcam: bool) -> float:
+def median_ms(predictor, paths: list[Path], gradcam: bool, repeats: int) -> float:
     predictor.predict(paths[0], gradcam=gradcam)  # warm-up
     times = []
-    for path in paths:
-        start = time.perf_counter()
-        predictor.predict(path, gradcam=gradcam)
-        times.append((time.perf_counter() - start) * 1000)
+    for _ in range(repeats):
+        for path in paths:
+            start = time.perf_counter()
+            predictor.predict(path, gradcam=gradcam)
+            times.append((time.perf_counter() - start) * 1000)
     return round(statistics.median(times), 1)
 
 
@@ -56,7 +57,8 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--images", type=int, default=20)
+    ap.add_argument("--images", type=int, default=30)
+    ap.add_argument("--repeats", type=int, default=3, help="passes over the images per candidate")
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "fraiwan")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -68,15 +70,15 @@ def main() -> None:
     for architecture, size in CANDIDATES:
         predictor, params = predictor_for(architecture, size)
         row = {"architecture": architecture, "input_size": size, "parameters_m": round(params / 1e6, 2),
-               "predict_median_ms": median_ms(predictor, paths, gradcam=False),
-               "predict_gradcam_median_ms": median_ms(predictor, paths, gradcam=True)}
+               "predict_median_ms": median_ms(predictor, paths, gradcam=False, repeats=args.repeats),
+               "predict_gradcam_median_ms": median_ms(predictor, paths, gradcam=True, repeats=args.repeats)}
         row["meets_speed_targets"] = (row["predict_median_ms"] <= TARGET_PREDICT_MS
                                       and row["predict_gradcam_median_ms"] <= TARGET_GRADCAM_MS)
         rows.append(row)
         print(json.dumps(row), flush=True)
     out = ROOT / "bench" / "out" / "engine_variants.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"threads": args.threads, "images": len(paths), "rows": rows}, indent=1))
+    out.write_text(json.dumps({"threads": args.threads, "images": len(paths), "repeats": args.repeats, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":
