@@ -24,11 +24,19 @@ sys.path.insert(0, str(ROOT))
 OUT = ROOT / "bench" / "out"
 
 
-def rss_mb() -> float:
+def _status_mb(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rss_mb() -> float:
+    return _status_mb("VmRSS")
+
+
+def peak_rss_mb() -> float:
+    return _status_mb("VmHWM")  # the high-water mark
 
 
 def memory_mb() -> dict[str, float]:
@@ -50,23 +58,11 @@ def memory_mb() -> dict[str, float]:
     return out
 
 
-def peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def rss_after_trim() -> dict[str, float] | None:
-    import ctypes
-    import ctypes.util
+    """Memory after the trim the platform's worker makes; None without glibc's malloc_trim."""
+    from inference.runtime import release_freed_memory
 
-    try:
-        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return None  # not glibc
-    trim(0)
-    return memory_mb()
+    return memory_mb() if release_freed_memory(min_interval_s=0.0) else None
 
 
 def default_data_dir() -> Path:

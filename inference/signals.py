@@ -35,23 +35,23 @@ def _warm_up() -> None:
         connections.close_all()  # this thread's own connection, which nothing else would close
 
 
-def _warm_up_in_background() -> threading.Thread:
+def _warm_up_in_background() -> None:
     # A thread, so that neither the consumer's start nor a prefork child's start-up handshake
     # (which has a timeout of a few seconds) waits for torch; a task that arrives meanwhile
     # waits on the runtime's lock for the same model instead of loading a second copy.
-    thread = threading.Thread(target=_warm_up, name="inference-warm-up", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=_warm_up, name="inference-warm-up", daemon=True).start()
+
+
+def _warm_up_wanted(app) -> bool:
+    return settings.INFERENCE_WORKER_WARM_UP and consumes_inference_queue(app)
 
 
 @worker_ready.connect(dispatch_uid="inference-warm-up-worker")
 def worker_warm_up(sender=None, **kwargs) -> None:
     """solo and threads pools run tasks in the worker process itself: warm it."""
-    if not getattr(settings, "INFERENCE_WORKER_WARM_UP", True) or sender is None:
-        return
-    if "prefork" in type(sender.pool).__module__:
-        return  # the children warm themselves (below); the parent never predicts
-    if consumes_inference_queue(sender.app):
+    if sender is None or "prefork" in type(sender.pool).__module__:
+        return  # prefork: the children warm themselves (below); the parent never predicts
+    if _warm_up_wanted(sender.app):
         _warm_up_in_background()
 
 
@@ -60,5 +60,5 @@ def worker_child_warm_up(**kwargs) -> None:
     """Each prefork child holds its own model."""
     from celery import current_app
 
-    if getattr(settings, "INFERENCE_WORKER_WARM_UP", True) and consumes_inference_queue(current_app):
+    if _warm_up_wanted(current_app):
         _warm_up_in_background()

@@ -71,7 +71,6 @@ TEMPLATES = [
 ]
 
 
-
 def database_tuned(config: dict) -> dict:
     """PostgreSQL without JIT compilation: the review queue's ranked query is costed high enough
     to trigger it, and compiling took 0.8 s of a 1.0 s request at 30,000 radiographs

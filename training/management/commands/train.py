@@ -9,6 +9,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from training.runs.hyperparameters import HYPERPARAMETERS
+
 
 def parse_label_map(text: str | None) -> dict[str, str] | None:
     if not text:
@@ -35,9 +37,9 @@ class Command(BaseCommand):
         parser.add_argument("--temperature", type=float, help="fixed calibration temperature (needed with --val-fraction 0)")
         parser.add_argument("--ood-margin", type=float, default=None)
         parser.add_argument("--metadata-json", help="JSON file merged into the checkpoint metadata (e.g. a CV report)")
-        parser.add_argument("--outlier-exposure", type=float, default=0.5,
-                            help="weight of the loss on spine-free strips of wide films (default 0.5, the "
-                                 "shipped recipe; 0 = off)")
+        parser.add_argument("--outlier-exposure", type=float, default=HYPERPARAMETERS["outlier_exposure"][0],
+                            help="weight of the loss on spine-free strips of wide films (default: the shipped "
+                                 "recipe's, as for platform training runs; 0 = off)")
         parser.add_argument("--confidence-floor", type=float, default=None,
                             help="flag as OOD below this top probability (default 0.5 with outlier exposure)")
         parser.add_argument("--input-width", type=int, default=None, help="canvas width (default: square)")
