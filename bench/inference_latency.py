@@ -117,8 +117,8 @@ def main() -> None:
     from cases.models import Case
     from cases.services import radiograph_upload
     from inference.models import Prediction
+    from registry.services import model_version_activate, model_version_register
     from tests.inference.support import build_checkpoint_bytes, make_user
-    from training.services import model_version_activate, model_version_register
 
     call_command("migrate", verbosity=0)
     redis.Redis.from_url(BROKER).flushdb()

@@ -31,11 +31,12 @@ def seed_reads(users: dict) -> dict:
     import numpy as np
     from django.contrib.auth import get_user_model
 
-    from cases.models import Radiograph, Review
+    from cases.models import Radiograph
     from cases.services import roles_ensure
     from inference.models import Prediction, PredictionStatus
-    from training.models import ModelVersion
-    from training.services import model_version_register
+    from registry.models import ModelVersion
+    from registry.services import model_version_register
+    from reviews.models import Review
 
     groups = roles_ensure()
     User = get_user_model()

@@ -153,9 +153,9 @@ def main() -> None:
     from rest_framework.authtoken.models import Token
 
     from cases.models import Case
+    from registry.services import model_version_activate, model_version_register
     from tests.inference.support import build_checkpoint_bytes, make_user
     from training.models import TrainingRun
-    from training.services import model_version_activate, model_version_register
 
     call_command("migrate", verbosity=0)
     redis.Redis.from_url(BROKER).flushdb()

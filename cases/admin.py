@@ -1,6 +1,5 @@
 """Django admin: cases and radiographs with their history (the audit trail) for admins.
-
-Review is registered by the review feature (cases/reviews), not here."""
+Reviews are in the reviews app's admin."""
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 

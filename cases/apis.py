@@ -106,7 +106,7 @@ class RadiographSerializer(serializers.ModelSerializer):
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_reads(self, radiograph: Radiograph) -> list[dict]:
         # The review selector decides which reads (and reader names) this user may see.
-        from cases.reviews.selectors import review_payload_for_radiograph
+        from reviews.selectors import review_payload_for_radiograph
 
         request = self.context.get("request")
         if request is None:

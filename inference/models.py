@@ -27,7 +27,7 @@ class Prediction(models.Model):
         "cases.Radiograph", on_delete=models.CASCADE, related_name="predictions"
     )
     model_version = models.ForeignKey(
-        "training.ModelVersion", on_delete=models.PROTECT, related_name="predictions"
+        "registry.ModelVersion", on_delete=models.PROTECT, related_name="predictions"
     )
     status = models.CharField(
         max_length=16,

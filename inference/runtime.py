@@ -16,7 +16,7 @@ from django.conf import settings
 
 if TYPE_CHECKING:
     from inference.engine import Predictor
-    from training.models import ModelVersion
+    from registry.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def warm_up() -> int | None:
     try:
         import numpy as np
 
-        from training.selectors import model_version_get_active
+        from registry.selectors import model_version_get_active
 
         version = model_version_get_active()
         if version is None:

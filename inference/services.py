@@ -12,15 +12,17 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from cases.models import Case, CaseStatus, Radiograph
+from cases.roles import user_is_admin
 from inference.models import Prediction, PredictionStatus
-from training.models import ModelVersion
-from training.selectors import model_version_get_active
+from registry.models import ModelVersion
+from registry.selectors import model_version_get_active
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +90,20 @@ def predictions_enqueue_for_radiographs(
             case_status_refresh(case_id=case_id)
         transaction.on_commit(lambda: _send_tasks(to_send), robust=True)
     return predictions
+
+
+def model_version_reread_open_cases(*, model_version: ModelVersion, user) -> int:
+    """Queue predictions by `model_version` for every radiograph of a case not yet reviewed.
+    Admins only. New predictions sit beside the old ones (one per radiograph and version, never
+    overwritten). Returns how many radiographs were queued."""
+    if not user_is_admin(user):
+        raise PermissionDenied("Only admins may re-read open cases.")
+    ids = list(
+        Radiograph.objects.exclude(case__status=CaseStatus.REVIEWED).values_list("pk", flat=True)
+    )
+    if ids:
+        predictions_enqueue_for_radiographs(radiograph_ids=ids, model_version=model_version)
+    return len(ids)
 
 
 def _send_tasks(items: list[tuple[int, str]]) -> None:

@@ -1,6 +1,5 @@
 from django.urls import path
 
-from cases.reviews import views as review_views
 from inference import views
 
 app_name = "inference"
@@ -10,7 +9,4 @@ urlpatterns = [
         views.prediction_panel,
         name="prediction_panel",
     ),
-    path("review/", review_views.review_queue, name="review_queue"),
-    path("review/radiographs/<int:radiograph_id>/", review_views.review_read, name="review_read"),
-    path("review/agreement/", review_views.agreement, name="agreement"),
 ]

@@ -1,4 +1,8 @@
-"""Writes of the model registry (minimal for now: register the shipped default, activate)."""
+"""Writes of the model registry: register a checkpoint, activate a version (with a reason),
+roll back, register the shipped default.
+
+One verb, "activate", for every way a version becomes the active one: an admin's choice, a
+rollback, the training gate and the first install all call `model_version_activate`."""
 from __future__ import annotations
 
 import hashlib
@@ -7,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from training.models import ModelVersion, ModelVersionStatus
-from training.selectors import model_version_get_active, model_version_get_by_sha256
+from cases.roles import user_is_admin
+from registry.models import ModelVersion, ModelVersionStatus
+from registry.selectors import model_version_get_active, model_version_get_by_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +80,17 @@ def _as_list(value: Any) -> list:
 def model_version_activate(*, model_version: ModelVersion, user: Any | None, reason: str) -> ModelVersion:
     """Make `model_version` the one active version, retiring the previous one, atomically.
 
-    Workers notice on their next task (their model cache is keyed by version id), no restart.
+    `user` is the admin who asked (checked), or None for the platform itself (the training
+    gate, the first install). The reason and the actor are recorded on the version and in its
+    history. Workers notice on their next task (their model cache is keyed by version id).
     """
+    if user is not None and not user_is_admin(user):
+        raise PermissionDenied("Only admins may activate a model version.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Give a reason for activating this model version."})
+    if model_version.status == ModelVersionStatus.FAILED:
+        raise ValidationError("A failed model version cannot be activated.")
     with transaction.atomic():
         # Lock the current active row so two activations serialise instead of racing the
         # "exactly one active" constraint.
@@ -96,6 +112,27 @@ def model_version_activate(*, model_version: ModelVersion, user: Any | None, rea
         target.save(update_fields=["status", "status_reason", "activated_by", "activated_at"])
     logger.info("model version %s activated (%s)", target.pk, reason)
     return target
+
+
+def model_version_rollback(
+    *, user: Any, model_version: ModelVersion | None = None, reason: str = ""
+) -> ModelVersion:
+    """Return to an earlier version in one action: `model_version`, or by default the version
+    that was active before the current one. Only versions that were active once qualify."""
+    if not user_is_admin(user):
+        raise PermissionDenied("Only admins may roll back the model.")
+    # Only an active version is ever retired, so "retired" means "was active before".
+    target = model_version or (
+        ModelVersion.objects.filter(status=ModelVersionStatus.RETIRED)
+        .order_by(F("activated_at").desc(nulls_last=True), "-pk")
+        .first()
+    )
+    if target is None:
+        raise ValidationError("There is no earlier version to roll back to.")
+    if target.status != ModelVersionStatus.RETIRED:
+        raise ValidationError("Roll back only to a retired version that was active before.")
+    text = f"rollback: {reason.strip()}" if reason and reason.strip() else "rollback"
+    return model_version_activate(model_version=target, user=user, reason=text)
 
 
 def model_version_register_default() -> ModelVersion | None:

@@ -17,10 +17,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cases.models import Radiograph
-from cases.reviews import selectors, services
 from cases.roles import user_is_admin, user_is_reviewer
 from cases.selectors import radiograph_get_for_user
-from training.models import ModelVersion
+from registry.models import ModelVersion
+from reviews import selectors, services
 
 
 class IsReviewer(BasePermission):
@@ -77,7 +77,7 @@ class QueueItemSerializer(serializers.ModelSerializer):
         return self._absolute(reverse("cases_api:radiograph_image", args=[radiograph.pk]))
 
     def get_read_url(self, radiograph: Radiograph) -> str:
-        return self._absolute(reverse("inference:review_read", args=[radiograph.pk]))
+        return self._absolute(reverse("reviews:review_read", args=[radiograph.pk]))
 
 
 class QueuePagination(PageNumberPagination):

@@ -8,9 +8,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from cases.models import UNGRADABLE, Radiograph, Review
-from cases.reviews.selectors import label_choices_for_radiograph
+from cases.models import UNGRADABLE, Radiograph
 from cases.roles import user_is_admin, user_is_reviewer
+from reviews.models import Review
+from reviews.selectors import label_choices_for_radiograph
 
 
 def _agreement_required() -> int:

@@ -10,13 +10,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from cases.reviews import selectors, services
-from cases.reviews.apis import parse_period
 from cases.roles import user_is_admin, user_is_reviewer
 from cases.selectors import radiograph_get_for_user
 from inference.selectors import prediction_latest_for_radiograph, prediction_panel_context
-from training.models import ModelVersion
-from training.selectors import model_version_get_active
+from registry.models import ModelVersion
+from registry.selectors import model_version_get_active
+from reviews import selectors, services
+from reviews.apis import parse_period
 
 BLIND_SESSION_KEY = "review_blind"
 
@@ -92,7 +92,7 @@ def review_read(request: HttpRequest, radiograph_id: int) -> HttpResponse:
             messages.success(request, f"Read saved: {review.label}.")
             if blind and mine is None:
                 # Now the answer may be shown: back to this page, which reveals it.
-                return redirect("inference:review_read", radiograph_id=radiograph.pk)
+                return redirect("reviews:review_read", radiograph_id=radiograph.pk)
             return redirect(_next_url(request, radiograph.pk))
     prediction = prediction_latest_for_radiograph(radiograph)
     context = prediction_panel_context(radiograph=radiograph, prediction=prediction)
@@ -117,8 +117,8 @@ def review_read(request: HttpRequest, radiograph_id: int) -> HttpResponse:
 def _next_url(request: HttpRequest, current_id: int) -> str:
     following = selectors.review_queue_next(user=request.user, after_radiograph_id=current_id)
     if following is None:
-        return reverse("inference:review_queue")
-    return reverse("inference:review_read", args=[following.pk])
+        return reverse("reviews:review_queue")
+    return reverse("reviews:review_read", args=[following.pk])
 
 
 @login_required

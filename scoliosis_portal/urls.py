@@ -10,6 +10,7 @@ api_v1 = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("cases.api_urls")),
     path("", include("inference.api_urls")),
+    path("", include("reviews.api_urls")),
     path("", include("training.api_urls")),
 ]
 
@@ -21,5 +22,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("", include("cases.urls")),
     path("inference/", include("inference.urls")),
+    # Review pages keep their /inference/review/ paths; their names are in the reviews namespace.
+    path("inference/", include("reviews.urls")),
     path("training/", include("training.urls")),
 ]

@@ -1,23 +1,9 @@
-"""Django admin: read-only views of the registry and runs. Changes go through the services
+"""Django admin: a read-only view of training runs. Changes go through the services
 (the models page or the API), so every activation is gated, reasoned and audited."""
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from training.models import ModelVersion, TrainingRun
-
-
-@admin.register(ModelVersion)
-class ModelVersionAdmin(SimpleHistoryAdmin):
-    list_display = ("id", "name", "status", "architecture", "activated_by", "activated_at", "created_at")
-    list_filter = ("status",)
-    search_fields = ("name", "sha256")
-    readonly_fields = [f.name for f in ModelVersion._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+from training.models import TrainingRun
 
 
 @admin.register(TrainingRun)

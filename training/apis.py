@@ -10,7 +10,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from training.models import ModelVersion, TrainingRun
+from inference.services import model_version_reread_open_cases
+from registry import selectors as registry_selectors
+from registry import services as registry_services
+from registry.models import ModelVersion
+from training.models import TrainingRun
 from training.runs import selectors, services
 
 
@@ -75,7 +79,7 @@ class Pagination(PageNumberPagination):
 class ModelVersionListApi(APIView):
     @extend_schema(responses=ModelVersionSerializer(many=True))
     def get(self, request: Request) -> Response:
-        versions = selectors.model_version_list_for_user(user=request.user)
+        versions = registry_selectors.model_version_list_for_user(user=request.user)
         paginator = Pagination()
         page = paginator.paginate_queryset(versions, request, view=self)
         return paginator.get_paginated_response(ModelVersionSerializer(page, many=True).data)
@@ -84,7 +88,7 @@ class ModelVersionListApi(APIView):
 class ModelVersionDetailApi(APIView):
     @extend_schema(responses=ModelVersionSerializer)
     def get(self, request: Request, model_version_id: int) -> Response:
-        version = selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
+        version = registry_selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
         return Response(ModelVersionSerializer(version).data)
 
 
@@ -101,11 +105,11 @@ class ModelVersionActivateApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=ModelVersionSerializer)
     def post(self, request: Request, model_version_id: int) -> Response:
-        version = selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
+        version = registry_selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            version = services.model_version_promote(
+            version = registry_services.model_version_activate(
                 model_version=version, user=request.user, reason=data.validated_data["reason"]
             )
         except DjangoValidationError as exc:
@@ -120,11 +124,11 @@ class ModelVersionRollbackApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=ModelVersionSerializer)
     def post(self, request: Request, model_version_id: int) -> Response:
-        version = selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
+        version = registry_selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            version = services.model_version_rollback(
+            version = registry_services.model_version_rollback(
                 user=request.user, model_version=version, reason=data.validated_data["reason"]
             )
         except DjangoValidationError as exc:
@@ -137,8 +141,8 @@ class ModelVersionRereadApi(APIView):
 
     @extend_schema(request=None, responses=inline_serializer("Reread", {"queued": serializers.IntegerField()}))
     def post(self, request: Request, model_version_id: int) -> Response:
-        version = selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
-        count = services.model_version_reread_open_cases(model_version=version, user=request.user)
+        version = registry_selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
+        count = model_version_reread_open_cases(model_version=version, user=request.user)
         return Response({"queued": count}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -158,7 +162,7 @@ class TrainingRunListCreateApi(APIView):
         data.is_valid(raise_exception=True)
         base_id = data.validated_data.get("base_model_version")
         base = (
-            selectors.model_version_get_for_user(user=request.user, model_version_id=base_id)
+            registry_selectors.model_version_get_for_user(user=request.user, model_version_id=base_id)
             if base_id else None
         )
         try:

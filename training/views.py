@@ -1,4 +1,6 @@
-"""Pages of the model registry and training runs (admins; selectors refuse everyone else)."""
+"""Pages of the model registry and training runs (admins; selectors refuse everyone else).
+
+The registry's pages live here, in the admin's tool, and call the registry's services."""
 from __future__ import annotations
 
 import tempfile
@@ -12,7 +14,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from training.models import ModelVersionStatus
+from inference.services import model_version_reread_open_cases
+from registry import selectors as registry_selectors
+from registry import services as registry_services
+from registry.models import ModelVersionStatus
 from training.runs import selectors, services
 from training.runs.export import confirmed_labels_export
 
@@ -85,7 +90,7 @@ def _comparison(request: HttpRequest, versions: list) -> list[dict]:
 @login_required
 @require_GET
 def models_page(request: HttpRequest) -> HttpResponse:
-    versions = list(selectors.model_version_list_for_user(user=request.user))
+    versions = list(registry_selectors.model_version_list_for_user(user=request.user))
     runs = list(selectors.training_run_list_for_user(user=request.user)[:20])
     live = any(run.is_live for run in runs)
     context = {
@@ -104,7 +109,7 @@ def models_page(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def training_run_start(request: HttpRequest) -> HttpResponse:
-    versions = list(selectors.model_version_list_for_user(user=request.user))
+    versions = list(registry_selectors.model_version_list_for_user(user=request.user))
     form = TrainingRunStartForm(request.POST, versions=versions)
     if not form.is_valid():
         messages.error(request, "The run was not started: " + "; ".join(
@@ -182,16 +187,16 @@ def training_run_cancel(request: HttpRequest, training_run_id: int) -> HttpRespo
 @login_required
 @require_POST
 def model_version_activate(request: HttpRequest, model_version_id: int) -> HttpResponse:
-    version = selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
+    version = registry_selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
     form = ReasonForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Give a reason for activating a model version.")
         return redirect("training:models")
     try:
         if version.status == ModelVersionStatus.RETIRED:
-            services.model_version_rollback(user=request.user, model_version=version, reason=form.cleaned_data["reason"])
+            registry_services.model_version_rollback(user=request.user, model_version=version, reason=form.cleaned_data["reason"])
         else:
-            services.model_version_promote(model_version=version, user=request.user, reason=form.cleaned_data["reason"])
+            registry_services.model_version_activate(model_version=version, user=request.user, reason=form.cleaned_data["reason"])
         messages.success(request, f"{version.name} is now the active model.")
     except ValidationError as exc:
         messages.error(request, "; ".join(exc.messages))
@@ -202,9 +207,9 @@ def model_version_activate(request: HttpRequest, model_version_id: int) -> HttpR
 @require_POST
 def model_version_rollback(request: HttpRequest) -> HttpResponse:
     """One action: back to the version that was active before the current one."""
-    selectors.model_version_list_for_user(user=request.user)
+    registry_selectors.model_version_list_for_user(user=request.user)
     try:
-        version = services.model_version_rollback(user=request.user, reason=request.POST.get("reason", ""))
+        version = registry_services.model_version_rollback(user=request.user, reason=request.POST.get("reason", ""))
         messages.success(request, f"Rolled back to {version.name}.")
     except ValidationError as exc:
         messages.error(request, "; ".join(exc.messages))
@@ -214,8 +219,8 @@ def model_version_rollback(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def model_version_reread(request: HttpRequest, model_version_id: int) -> HttpResponse:
-    version = selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
-    count = services.model_version_reread_open_cases(model_version=version, user=request.user)
+    version = registry_selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
+    count = model_version_reread_open_cases(model_version=version, user=request.user)
     messages.success(request, f"{count} radiograph(s) of open cases queued for {version.name}.")
     return redirect("training:models")
 
@@ -226,7 +231,7 @@ def model_version_plot(request: HttpRequest, model_version_id: int, name: str) -
     """An evaluation plot (PNG) of a version, through the same admin check as the page."""
     from django.core.files.storage import default_storage
 
-    version = selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
+    version = registry_selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
     path = ((version.metrics or {}).get("evaluation_plots") or {}).get(name)
     if not path:
         raise Http404("No such plot.")

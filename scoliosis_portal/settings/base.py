@@ -33,8 +33,11 @@ INSTALLED_APPS = [
     "axes",
     "simple_history",
     "django_celery_beat",
+    # Listed bottom-up: each app depends only on the ones above it in this list.
     "cases",
+    "registry",
     "inference",
+    "reviews",
     "training",
 ]
 

@@ -15,8 +15,8 @@ from django.core.files.base import ContentFile
 from PIL import Image
 
 from cases.models import Case, ImageFormat, Radiograph
-from training.models import ModelVersion
-from training.services import model_version_activate, model_version_register
+from registry.models import ModelVersion
+from registry.services import model_version_activate, model_version_register
 
 LABELS = ["normal", "scoliosis", "spondylolisthesis"]
 PASSWORD = "correct-horse-battery-staple"

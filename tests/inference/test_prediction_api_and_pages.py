@@ -137,7 +137,7 @@ def test_web_request_path_does_not_import_torch():
     code = (
         "import django, sys; django.setup();"
         "import inference.views, inference.apis, inference.services, inference.tasks,"
-        " inference.selectors, cases.reviews.views, cases.reviews.apis;"
+        " inference.selectors, reviews.views, reviews.apis, registry.services;"
         "from django.urls import resolve; resolve('/inference/review/');"
         "print('torch' in sys.modules)"
     )

@@ -5,14 +5,14 @@ import pytest
 
 from inference import runtime
 from inference.engine import CheckpointError
-from tests.inference import support
-from training.models import ModelVersion
-from training.selectors import model_version_get_active
-from training.services import (
+from registry.models import ModelVersion
+from registry.selectors import model_version_get_active
+from registry.services import (
     model_version_activate,
     model_version_register,
     model_version_register_default,
 )
+from tests.inference import support
 
 pytestmark = pytest.mark.django_db
 

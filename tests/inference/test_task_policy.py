@@ -58,7 +58,7 @@ def test_unexpected_error_fails_the_row_readably_without_retrying(case, model_ve
 
 
 def test_no_active_model_leaves_radiographs_waiting(case):
-    from training.models import ModelVersion
+    from registry.models import ModelVersion
 
     ModelVersion.objects.filter(status="active").update(status="retired")
     radiograph = support.make_radiograph(case)

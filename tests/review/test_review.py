@@ -8,9 +8,10 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from cases.models import Radiograph, Review
-from cases.reviews import selectors
-from cases.reviews.services import in_evaluation_share, review_submit
+from cases.models import Radiograph
+from reviews import selectors
+from reviews.models import Review
+from reviews.services import in_evaluation_share, review_submit
 from tests.inference import support
 
 pytestmark = pytest.mark.django_db

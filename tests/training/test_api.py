@@ -4,10 +4,12 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, transaction
 
+from registry import services as registry_services
+from registry.models import ModelVersion, ModelVersionStatus
+from registry.selectors import model_version_get_active
 from tests.inference import support as inference_support
-from training.models import ModelVersion, ModelVersionStatus, TrainingRun, TrainingRunStatus
+from training.models import TrainingRun, TrainingRunStatus
 from training.runs import services
-from training.selectors import model_version_get_active
 
 pytestmark = pytest.mark.django_db
 
@@ -97,7 +99,7 @@ def test_rollback_in_one_action_and_only_to_an_earlier_version(api_as, admin_use
     client = api_as(admin_user)
     # A never-active candidate is not a rollback target.
     assert client.post(f"/api/v1/models/{candidate.pk}/rollback/", {}, format="json").status_code == 400
-    services.model_version_promote(model_version=candidate, user=admin_user, reason="try it")
+    registry_services.model_version_activate(model_version=candidate, user=admin_user, reason="try it")
     response = client.post(f"/api/v1/models/{active.pk}/rollback/", {"reason": "worse on ward"}, format="json")
     assert response.status_code == 200, response.json()
     assert model_version_get_active() == active

@@ -7,10 +7,11 @@ import re
 
 import pytest
 
+from registry.models import ModelVersion
 from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, requires_chromium
 from tests.factories import PASSWORD, UserFactory
 from tests.inference import support as inference_support
-from training.models import ModelVersion, TrainingRun
+from training.models import TrainingRun
 
 pytestmark = [
     pytest.mark.browser,

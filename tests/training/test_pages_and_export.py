@@ -86,7 +86,7 @@ def test_admin_starts_a_run_from_the_page(client_as, admin_user, versions, djang
 
 
 def test_export_zip_has_class_folders_and_manifest(client_as, admin_user, clinician, reviewer, versions):
-    from cases.models import Review
+    from reviews.models import Review
 
     case = inference_support.make_case(clinician, patient_reference="MRN-SECRET-77")
     scol = inference_support.make_radiograph(case, seed=1)

@@ -10,11 +10,13 @@ import pytest
 from cases.models import CaseStatus
 from inference.engine import load_checkpoint
 from inference.models import Prediction
-from inference.services import predictions_enqueue_for_radiographs
+from inference.services import model_version_reread_open_cases, predictions_enqueue_for_radiographs
+from registry import services as registry_services
+from registry.models import ModelVersion, ModelVersionStatus
+from registry.selectors import model_version_get_active
 from tests.inference import support as inference_support
-from training.models import ModelVersion, ModelVersionStatus, TrainingRun, TrainingRunStatus
+from training.models import TrainingRun, TrainingRunStatus
 from training.runs import services
-from training.selectors import model_version_get_active
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 FINISHED = {TrainingRunStatus.SUCCEEDED, TrainingRunStatus.FAILED, TrainingRunStatus.CANCELLED}
@@ -165,7 +167,7 @@ def test_rollback_switches_new_uploads_to_the_old_version(
     new = model_version_get_active()
     assert new.training_run == done
 
-    services.model_version_rollback(user=admin_user, reason="clinicians report odd answers")
+    registry_services.model_version_rollback(user=admin_user, reason="clinicians report odd answers")
 
     assert model_version_get_active() == random_active_model
     case = inference_support.make_case(clinician)
@@ -179,7 +181,7 @@ def test_rollback_switches_new_uploads_to_the_old_version(
     assert Prediction.objects.get(pk=prediction.pk).model_version == random_active_model
     # And re-reading open cases with the newer model adds predictions beside the old ones.
     assert case.status != CaseStatus.REVIEWED
-    count = services.model_version_reread_open_cases(model_version=new, user=admin_user)
+    count = model_version_reread_open_cases(model_version=new, user=admin_user)
     assert count >= 1
     versions = set(Prediction.objects.filter(radiograph=radiograph).values_list("model_version", flat=True))
     assert versions == {random_active_model.pk, new.pk}

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import simple_history.models
-import training.models
+import registry.models
 from django.conf import settings
 from django.db import migrations, models
 
@@ -52,7 +52,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=100, unique=True)),
-                ('checkpoint', models.FileField(max_length=255, upload_to=training.models.checkpoint_upload_to)),
+                ('checkpoint', models.FileField(max_length=255, upload_to=registry.models.checkpoint_upload_to)),
                 ('sha256', models.CharField(max_length=64, unique=True)),
                 ('architecture', models.CharField(max_length=64)),
                 ('labels', models.JSONField(help_text="The label set, in the model's output order.")),

@@ -19,11 +19,12 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from training.models import ModelVersion, TrainingRun, TrainingRunStatus
+from registry.models import ModelVersion
+from registry.selectors import model_version_get_active
+from registry.services import model_version_activate, model_version_register
+from training.models import TrainingRun, TrainingRunStatus
 from training.runs.gate import model_version_evaluate_gate
 from training.runs.hyperparameters import hyperparameters_clean
-from training.selectors import model_version_get_active
-from training.services import model_version_activate, model_version_register
 
 logger = logging.getLogger(__name__)
 LOG_TAIL_LINES = 40

@@ -1,5 +1,5 @@
-"""Reads of training runs and the registry, and the one place that decides who sees them:
-admins only (the registry and training are an admin's tools)."""
+"""Reads of training runs, and the one place that decides who sees them: admins only.
+The registry's own reads are in registry.selectors."""
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
@@ -7,21 +7,13 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
 from cases.roles import user_is_admin
-from training.models import ModelVersion, ModelVersionStatus, TrainingRun
+from registry.models import ModelVersion
+from training.models import TrainingRun
 
 
 def _require_admin(user) -> None:
     if not user_is_admin(user):
-        raise PermissionDenied("Only admins may see the model registry and training runs.")
-
-
-def model_version_list_for_user(*, user) -> QuerySet[ModelVersion]:
-    _require_admin(user)
-    return ModelVersion.objects.select_related("activated_by", "training_run").order_by("-created_at", "-id")
-
-
-def model_version_get_for_user(*, user, model_version_id: int) -> ModelVersion:
-    return get_object_or_404(model_version_list_for_user(user=user), pk=model_version_id)
+        raise PermissionDenied("Only admins may see training runs.")
 
 
 def training_run_list_for_user(*, user) -> QuerySet[TrainingRun]:
@@ -31,11 +23,6 @@ def training_run_list_for_user(*, user) -> QuerySet[TrainingRun]:
 
 def training_run_get_for_user(*, user, training_run_id: int) -> TrainingRun:
     return get_object_or_404(training_run_list_for_user(user=user), pk=training_run_id)
-
-
-def model_version_rollback_targets(*, user) -> QuerySet[ModelVersion]:
-    """Versions one may roll back to: retired ones that were active before."""
-    return model_version_list_for_user(user=user).filter(status=ModelVersionStatus.RETIRED)
 
 
 def model_version_produced_by(run: TrainingRun) -> ModelVersion | None:

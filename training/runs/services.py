@@ -1,4 +1,5 @@
-"""Writes of training runs and of promotion: start, cancel, promote, roll back, re-read.
+"""Writes of training runs: start and cancel. Activation and rollback are the registry's
+(registry.services); re-reading open cases is inference's.
 
 The web process only creates rows and enqueues; the run itself executes in the `training`
 worker (training.runs.execution).
@@ -12,18 +13,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
-from cases.models import CaseStatus, Radiograph
 from cases.roles import user_is_admin
-from training.models import (
-    LIVE_TRAINING_RUN_STATUSES,
-    ModelVersion,
-    ModelVersionStatus,
-    TrainingRun,
-    TrainingRunStatus,
-)
+from registry.models import ModelVersion
+from registry.selectors import model_version_get_active
+from training.models import LIVE_TRAINING_RUN_STATUSES, TrainingRun, TrainingRunStatus
 from training.runs.execution import (
     TrainingDataError,
     timestamped_line,
@@ -32,8 +27,6 @@ from training.runs.execution import (
 )
 from training.runs.gate import GateDecision, model_version_evaluate_gate
 from training.runs.hyperparameters import HYPERPARAMETERS, hyperparameters_clean
-from training.selectors import model_version_get_active
-from training.services import model_version_activate
 
 logger = logging.getLogger(__name__)
 
@@ -132,54 +125,6 @@ def training_run_cancel(*, training_run: TrainingRun, user) -> TrainingRun:
     return run
 
 
-# --- promotion and rollback (web process) ------------------------------------------------------
-
-
-def model_version_promote(*, model_version: ModelVersion, user, reason: str) -> ModelVersion:
-    """An admin activates a version by hand (e.g. a candidate the gate held back), with a reason.
-    The reason and the admin are recorded on the version and in its history."""
-    _require_admin(user)
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": "Give a reason for activating this model version."})
-    if model_version.status == ModelVersionStatus.FAILED:
-        raise ValidationError("A failed model version cannot be activated.")
-    return model_version_activate(model_version=model_version, user=user, reason=reason)
-
-
-def model_version_rollback(*, user, model_version: ModelVersion | None = None, reason: str = "") -> ModelVersion:
-    """Return to an earlier version in one action: `model_version`, or by default the version
-    that was active before the current one. Only versions that were active once qualify."""
-    _require_admin(user)
-    # Only an active version is ever retired, so "retired" means "was active before".
-    target = model_version or (
-        ModelVersion.objects.filter(status=ModelVersionStatus.RETIRED)
-        .order_by(F("activated_at").desc(nulls_last=True), "-pk")
-        .first()
-    )
-    if target is None:
-        raise ValidationError("There is no earlier version to roll back to.")
-    if target.status != ModelVersionStatus.RETIRED:
-        raise ValidationError("Roll back only to a retired version that was active before.")
-    text = f"rollback: {reason.strip()}" if reason and reason.strip() else "rollback"
-    return model_version_activate(model_version=target, user=user, reason=text)
-
-
-def model_version_reread_open_cases(*, model_version: ModelVersion, user) -> int:
-    """Queue predictions by `model_version` for every radiograph of a case not yet reviewed.
-    New predictions sit beside the old ones (one per radiograph and version, never overwritten).
-    Returns how many radiographs were queued."""
-    _require_admin(user)
-    from inference.services import predictions_enqueue_for_radiographs
-
-    ids = list(
-        Radiograph.objects.exclude(case__status=CaseStatus.REVIEWED).values_list("pk", flat=True)
-    )
-    if ids:
-        predictions_enqueue_for_radiographs(radiograph_ids=ids, model_version=model_version)
-    return len(ids)
-
-
 __all__ = [
     "HYPERPARAMETERS",
     "GateDecision",
@@ -187,9 +132,6 @@ __all__ = [
     "TrainingRunConflict",
     "hyperparameters_clean",
     "model_version_evaluate_gate",
-    "model_version_promote",
-    "model_version_reread_open_cases",
-    "model_version_rollback",
     "training_run_cancel",
     "training_run_execute",
     "training_run_start",

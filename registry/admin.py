@@ -1,0 +1,20 @@
+"""Django admin: a read-only view of the registry. Changes go through the services (the models
+page or the API), so every activation is reasoned and audited."""
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from registry.models import ModelVersion
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(SimpleHistoryAdmin):
+    list_display = ("id", "name", "status", "architecture", "activated_by", "activated_at", "created_at")
+    list_filter = ("status",)
+    search_fields = ("name", "sha256")
+    readonly_fields = [f.name for f in ModelVersion._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,21 @@
+"""Django admin: reviews with their history (the audit trail of every read), read-only.
+Reads change through the review queue's services, so agreement and confirmation stay in step."""
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from reviews.models import Review
+
+
+@admin.register(Review)
+class ReviewAdmin(SimpleHistoryAdmin):
+    list_display = ["id", "radiograph", "reviewer", "label", "blind", "created_at", "updated_at"]
+    list_filter = ["label", "blind"]
+    search_fields = ["radiograph__id", "reviewer__username"]
+    list_select_related = ["radiograph", "reviewer"]
+    readonly_fields = [f.name for f in Review._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
