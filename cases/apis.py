@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cases import downloads
+from cases import downloads, hooks
 from cases.api_errors import TooManyAttemptsError, UploadRejectedError
 from cases.models import Case, CaseStatus, Radiograph, Sex
 from cases.selectors import case_get_for_user, case_list_for_user, radiograph_get_for_user
@@ -40,23 +40,6 @@ class CasePagination(PageNumberPagination):
     page_size = 25
     page_size_query_param = "page_size"
     max_page_size = 100
-
-
-# --- prediction hook ----------------------------------------------------------------------------
-
-
-def radiograph_prediction_payload(radiograph: Radiograph, request: Request | None) -> dict | None:
-    """The model's answer for a radiograph as the API shows it, or None.
-
-    The inference app fills this by providing
-    `inference.selectors.prediction_payload_for_radiograph(*, radiograph, request) -> dict | None`;
-    until it does, the answer is None.
-    """
-    try:
-        from inference.selectors import prediction_payload_for_radiograph
-    except ImportError:
-        return None
-    return prediction_payload_for_radiograph(radiograph=radiograph, request=request)
 
 
 # --- serializers --------------------------------------------------------------------------------
@@ -97,7 +80,10 @@ class RadiographSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_prediction(self, radiograph: Radiograph) -> dict | None:
-        return radiograph_prediction_payload(radiograph, self.context.get("request"))
+        # The model's answer comes from the app that registered it (cases.hooks).
+        return hooks.radiograph_prediction_payload(
+            radiograph=radiograph, request=self.context.get("request")
+        )
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_confirmed_label(self, radiograph: Radiograph) -> str | None:
@@ -105,13 +91,12 @@ class RadiographSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_reads(self, radiograph: Radiograph) -> list[dict]:
-        # The review selector decides which reads (and reader names) this user may see.
-        from reviews.selectors import review_payload_for_radiograph
-
+        # The reviews app registers the reads, and its selector decides which reads (and
+        # reader names) this user may see.
         request = self.context.get("request")
         if request is None:
             return []
-        return review_payload_for_radiograph(radiograph=radiograph, user=request.user)["reads"]
+        return hooks.radiograph_reads_payload(radiograph=radiograph, user=request.user)
 
 
 class CaseListSerializer(serializers.ModelSerializer):

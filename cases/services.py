@@ -18,8 +18,9 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
+from cases import hooks
 from cases.imaging import CheckedImage, UploadRejected, image_check, upload_read
-from cases.models import Case, Radiograph, Sex
+from cases.models import Case, CaseStatus, Radiograph, Sex
 from cases.roles import Role, user_is_admin, user_is_clinician
 
 logger = logging.getLogger(__name__)
@@ -273,16 +274,48 @@ def radiograph_upload(*, user, case: Case, files: Sequence[UploadedFile]) -> lis
 
 
 def _after_upload(*, radiograph_ids: list[int]) -> None:
-    """Runs after the upload commits: queue the model's read of the new radiographs.
+    """Runs after the upload commits: tell the apps above (inference queues the model's read).
 
-    The import is guarded so the cases app stands alone (and so a missing or broken inference
-    app never makes an upload fail: the radiographs are stored; the sweep can queue them later).
-    """
-    try:
-        from inference.services import predictions_enqueue_for_radiographs
-    except ImportError:
-        return
-    try:
-        predictions_enqueue_for_radiographs(radiograph_ids=radiograph_ids)
-    except Exception:  # noqa: BLE001 - the upload itself succeeded; log and move on
-        logger.exception("could not queue predictions for %d radiograph(s)", len(radiograph_ids))
+    A receiver's failure never makes the upload fail: the radiographs are stored, and the
+    inference sweep queues any radiograph that never got a prediction."""
+    results = hooks.radiographs_uploaded.send_robust(sender=Radiograph, radiograph_ids=radiograph_ids)
+    for receiver, outcome in results:
+        if isinstance(outcome, Exception):
+            logger.error(
+                "upload hook %r failed for %d radiograph(s)",
+                receiver, len(radiograph_ids), exc_info=outcome,
+            )
+
+
+# --- case status ------------------------------------------------------------------------------
+
+
+def case_status_compute(*, case_id: int) -> str:
+    """awaiting model while any unconfirmed radiograph still waits for the model (as the app
+    registered in cases.hooks says); reviewed when every radiograph has a confirmed label;
+    else awaiting review."""
+    rows = list(Radiograph.objects.filter(case_id=case_id).values_list("pk", "confirmed_label"))
+    if not rows:
+        return CaseStatus.OPEN
+    unconfirmed = [pk for pk, label in rows if not label]
+    if not unconfirmed:
+        return CaseStatus.REVIEWED
+    if hooks.awaiting_model(unconfirmed):
+        return CaseStatus.AWAITING_MODEL
+    return CaseStatus.AWAITING_REVIEW
+
+
+def case_status_refresh(*, case_id: int) -> str:
+    """Recompute and store a case's status. Locks the case row so that two predictions finishing
+    at once serialise and the later one sees the earlier one's committed result."""
+    with transaction.atomic():
+        current = Case.objects.select_for_update().filter(pk=case_id).values_list(
+            "status", flat=True
+        ).first()
+        if current is None:
+            return CaseStatus.OPEN
+        status = case_status_compute(case_id=case_id)
+        if status != current:
+            # A system-driven change: update() keeps it out of the people's audit trail.
+            Case.objects.filter(pk=case_id).update(status=status)
+        return status

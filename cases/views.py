@@ -7,10 +7,9 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 from django.views.decorators.http import require_http_methods, require_POST
 
+from cases import hooks
 from cases.forms import CaseForm, CaseSearchForm
 from cases.models import Case, Radiograph
 from cases.roles import user_is_admin
@@ -31,7 +30,6 @@ from cases.services import (
 
 PAGE_SIZE = 25
 # The inference app may provide this partial to show the model's answer on a radiograph page.
-PREDICTION_PARTIAL = "inference/_radiograph_prediction.html"
 
 
 @login_required
@@ -132,11 +130,9 @@ def radiograph_detail(request: HttpRequest, radiograph_id: int) -> HttpResponse:
 
 
 def _prediction_partial() -> str | None:
-    try:
-        get_template(PREDICTION_PARTIAL)
-    except TemplateDoesNotExist:
-        return None
-    return PREDICTION_PARTIAL
+    # The model's panel, when an app above registered one (cases.hooks).
+    partials = hooks.radiograph_page_partials()
+    return partials[0] if partials else None
 
 
 @login_required

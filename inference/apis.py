@@ -10,8 +10,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cases.models import Radiograph
 from inference.models import Prediction
-from inference.selectors import gradcam_path, prediction_get_for_user
+from inference.selectors import (
+    gradcam_path,
+    prediction_get_for_user,
+    prediction_latest_for_radiograph,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,3 +86,12 @@ class PredictionGradcamApi(APIView):
         response["Cache-Control"] = "private, no-store"
         response["X-Content-Type-Options"] = "nosniff"
         return response
+
+
+def prediction_payload_for_radiograph(*, radiograph: Radiograph, request) -> dict | None:
+    """The `prediction` of the radiograph API (registered in cases.hooks). The caller has
+    already checked that the user may see `radiograph`."""
+    prediction = prediction_latest_for_radiograph(radiograph)
+    if prediction is None:
+        return None
+    return PredictionSerializer(prediction, context={"request": request}).data

@@ -2,7 +2,9 @@
 cases.selectors decides; nothing here widens that."""
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from collections.abc import Iterable
+
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 from django.urls import reverse
 
@@ -43,15 +45,17 @@ def gradcam_path(prediction: Prediction) -> str | None:
     return reverse("inference_api:prediction_gradcam", args=[prediction.pk])
 
 
-def prediction_payload_for_radiograph(*, radiograph: Radiograph, request) -> dict | None:
-    """The `prediction` of the radiograph API (hook called by cases.apis). The caller has
-    already checked that the user may see `radiograph`."""
-    from inference.apis import PredictionSerializer
-
-    prediction = prediction_latest_for_radiograph(radiograph)
-    if prediction is None:
-        return None
-    return PredictionSerializer(prediction, context={"request": request}).data
+def radiographs_awaiting_model(radiograph_ids: Iterable[int]) -> set[int]:
+    """The radiographs whose latest prediction is missing, queued or running (registered in
+    cases.hooks: a case waits for the model while one of its radiographs does)."""
+    latest_status = Subquery(
+        Prediction.objects.filter(radiograph=OuterRef("pk"))
+        .order_by("-created_at", "-id")
+        .values("status")[:1]
+    )
+    rows = Radiograph.objects.filter(pk__in=list(radiograph_ids)).annotate(latest=latest_status)
+    waiting = {None, PredictionStatus.QUEUED, PredictionStatus.RUNNING}
+    return {pk for pk, latest in rows.values_list("pk", "latest") if latest in waiting}
 
 
 def confidence_in_words(confidence: float | None) -> str:

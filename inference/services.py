@@ -1,4 +1,5 @@
-"""Writes of the inference app: queue predictions, run one, sweep stuck ones, case status.
+"""Writes of the inference app: queue predictions, run one, sweep stuck ones. A case's status
+is the cases app's (cases.services.case_status_refresh); this app tells it when to look.
 
 `import torch` happens only inside `prediction_run` (through inference.runtime), i.e. in the
 worker, never in the web request path.
@@ -15,11 +16,12 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from cases.models import Case, CaseStatus, Radiograph
+from cases.models import CaseStatus, Radiograph
 from cases.roles import user_is_admin
+from cases.services import case_status_refresh
 from inference.models import Prediction, PredictionStatus
 from registry.models import ModelVersion
 from registry.selectors import model_version_get_active
@@ -319,45 +321,3 @@ def predictions_requeue_stuck(*, older_than: timedelta | None = None) -> dict[st
     if any(counts.values()):
         logger.warning("prediction sweep: %s", counts)
     return counts
-
-
-# --- case status ------------------------------------------------------------------------------
-
-
-def case_status_compute(*, case_id: int) -> str:
-    """awaiting model while any radiograph's latest prediction is missing, queued or running;
-    reviewed when every radiograph has a confirmed label; else awaiting review."""
-    latest_status = Subquery(
-        Prediction.objects.filter(radiograph=OuterRef("pk"))
-        .order_by("-created_at", "-id")
-        .values("status")[:1]
-    )
-    rows = list(
-        Radiograph.objects.filter(case_id=case_id)
-        .annotate(latest_status=latest_status)
-        .values_list("latest_status", "confirmed_label")
-    )
-    if not rows:
-        return CaseStatus.OPEN
-    if all(label for _, label in rows):
-        return CaseStatus.REVIEWED
-    waiting = {None, PredictionStatus.QUEUED, PredictionStatus.RUNNING}
-    if any(status in waiting and not label for status, label in rows):
-        return CaseStatus.AWAITING_MODEL
-    return CaseStatus.AWAITING_REVIEW
-
-
-def case_status_refresh(*, case_id: int) -> str:
-    """Recompute and store a case's status. Locks the case row so that two predictions finishing
-    at once serialise and the later one sees the earlier one's committed result."""
-    with transaction.atomic():
-        current = Case.objects.select_for_update().filter(pk=case_id).values_list(
-            "status", flat=True
-        ).first()
-        if current is None:
-            return CaseStatus.OPEN
-        status = case_status_compute(case_id=case_id)
-        if status != current:
-            # A system-driven change: update() keeps it out of the people's audit trail.
-            Case.objects.filter(pk=case_id).update(status=status)
-        return status

@@ -1,5 +1,6 @@
-"""Receivers only: stored files follow their rows (the work is in cases.services), and an
-inference worker warms its model up when it starts (the work is in inference.runtime)."""
+"""Receivers only: an upload queues the model's read (cases.hooks.radiographs_uploaded; the work
+is in inference.services), stored files follow their rows (the work is in cases.services), and
+an inference worker warms its model up when it starts (the work is in inference.runtime)."""
 from __future__ import annotations
 
 import threading
@@ -9,8 +10,16 @@ from django.conf import settings
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
+from cases.hooks import radiographs_uploaded
 from cases.services import stored_files_delete_on_commit
 from inference.models import Prediction
+
+
+@receiver(radiographs_uploaded, dispatch_uid="inference-queue-uploaded-radiographs")
+def uploaded_radiographs_queue(sender, radiograph_ids: list[int], **kwargs) -> None:
+    from inference.services import predictions_enqueue_for_radiographs
+
+    predictions_enqueue_for_radiographs(radiograph_ids=radiograph_ids)
 
 
 @receiver(post_delete, sender=Prediction, dispatch_uid="inference-prediction-files")

@@ -1,6 +1,18 @@
 from django.apps import AppConfig
 
 
+def _reads_for_radiograph(*, radiograph, user) -> list[dict]:
+    from reviews.selectors import review_payload_for_radiograph
+
+    return review_payload_for_radiograph(radiograph=radiograph, user=user)["reads"]
+
+
 class ReviewsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "reviews"
+
+    def ready(self) -> None:
+        from cases import hooks
+
+        # The radiograph API shows the reads this user may see (listed in cases.hooks).
+        hooks.radiograph_reads_payload_register(_reads_for_radiograph)

@@ -82,7 +82,7 @@ def review_submit(
         review._history_user = reviewer
         review.save()
         radiograph_confirmation_refresh(radiograph=locked)
-        from inference.services import case_status_refresh
+        from cases.services import case_status_refresh
 
         case_status_refresh(case_id=locked.case_id)
     return review
@@ -106,7 +106,7 @@ def radiograph_adjudicate(*, radiograph: Radiograph, admin, label: str, reason: 
         locked._history_user = admin
         locked._change_reason = (f"adjudicated: {reason}" if reason else "adjudicated")[:100]
         locked.save(update_fields=fields)
-        from inference.services import case_status_refresh
+        from cases.services import case_status_refresh
 
         case_status_refresh(case_id=locked.case_id)
     return locked

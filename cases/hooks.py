@@ -1,0 +1,77 @@
+"""The listed points where an app above `cases` adds behaviour to it.
+
+`cases` knows no app above it (see the README's dependency picture). Where a case or a
+radiograph needs something only a higher app knows (the model's read of an upload, whether a
+radiograph still waits for the model, its readers' labels), that app registers here from its
+`AppConfig.ready()`; with nothing registered, `cases` works alone with the defaults below.
+
+| point | registered by | default |
+| --- | --- | --- |
+| `radiographs_uploaded` (signal, after the upload commits) | inference: queue predictions | nothing |
+| `awaiting_model` | inference: latest prediction missing, queued or running | every unconfirmed radiograph waits |
+| `radiograph_prediction_payload` | inference: the prediction as the API shows it | None |
+| `radiograph_reads_payload` | reviews: the reads this user may see | [] |
+| `radiograph_page_partials` | inference: the prediction panel template | none |
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.dispatch import Signal
+
+# Sent once the upload's transaction has committed, with `radiograph_ids: list[int]`.
+radiographs_uploaded = Signal()
+
+AwaitingModel = Callable[[Iterable[int]], set[int]]
+PayloadProvider = Callable[..., Any]
+
+_awaiting_model: AwaitingModel | None = None
+_prediction_payload: PayloadProvider | None = None
+_reads_payload: PayloadProvider | None = None
+_page_partials: list[str] = []
+
+
+def awaiting_model_register(provider: AwaitingModel) -> None:
+    """`provider(radiograph_ids)` returns the ids among them that still wait for the model."""
+    global _awaiting_model
+    _awaiting_model = provider
+
+
+def awaiting_model(radiograph_ids: Iterable[int]) -> set[int]:
+    ids = set(radiograph_ids)
+    return ids if _awaiting_model is None else set(_awaiting_model(ids))
+
+
+def radiograph_prediction_payload_register(provider: PayloadProvider) -> None:
+    """`provider(*, radiograph, request) -> dict | None`; the caller has checked access."""
+    global _prediction_payload
+    _prediction_payload = provider
+
+
+def radiograph_prediction_payload(*, radiograph, request) -> dict | None:
+    if _prediction_payload is None:
+        return None
+    return _prediction_payload(radiograph=radiograph, request=request)
+
+
+def radiograph_reads_payload_register(provider: PayloadProvider) -> None:
+    """`provider(*, radiograph, user) -> list[dict]`: the reads `user` may see."""
+    global _reads_payload
+    _reads_payload = provider
+
+
+def radiograph_reads_payload(*, radiograph, user) -> list[dict]:
+    if _reads_payload is None:
+        return []
+    return _reads_payload(radiograph=radiograph, user=user)
+
+
+def radiograph_page_partial_register(template_name: str) -> None:
+    """A template included in the radiograph page (with `radiograph` in its context)."""
+    if template_name not in _page_partials:
+        _page_partials.append(template_name)
+
+
+def radiograph_page_partials() -> list[str]:
+    return list(_page_partials)
