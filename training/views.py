@@ -20,20 +20,28 @@ from registry import services as registry_services
 from registry.models import ModelVersionStatus
 from training.runs import selectors, services
 from training.runs.export import confirmed_labels_export
+from training.runs.hyperparameters import HYPERPARAMETERS
 
 REFRESH_SECONDS = 3
 SUMMARY_KEYS = ["macro_f1", "accuracy", "balanced_accuracy", "ece", "ood_flag_rate", "n"]
 
 
+def _bounded(name: str, **kwargs) -> forms.Field:
+    """A form field with the recipe's default and the platform's bounds (training.engine.recipe)."""
+    default, low, high, kind = HYPERPARAMETERS[name]
+    field = forms.IntegerField if kind is int else forms.FloatField
+    return field(min_value=low, max_value=high, initial=default, **kwargs)
+
+
 class TrainingRunStartForm(forms.Form):
     base_model_version = forms.TypedChoiceField(coerce=int, required=False, empty_value=None,
                                                 label="Base model")
-    epochs = forms.IntegerField(min_value=1, max_value=50, initial=8)
-    batch_size = forms.IntegerField(min_value=2, max_value=64, initial=16)
-    learning_rate = forms.FloatField(min_value=1e-5, max_value=1e-1, initial=1e-3)
-    input_size = forms.IntegerField(min_value=64, max_value=512, initial=224)
-    outlier_exposure = forms.FloatField(min_value=0.0, max_value=2.0, initial=0.5, required=False,
-                                        label="Outlier exposure weight (0 = off)")
+    epochs = _bounded("epochs")
+    batch_size = _bounded("batch_size")
+    learning_rate = _bounded("learning_rate")
+    input_size = _bounded("input_size")
+    outlier_exposure = _bounded("outlier_exposure", required=False,
+                                label="Outlier exposure weight (0 = off)")
     start_from = forms.ChoiceField(choices=[("base", "the base model's weights (fine-tune)"),
                                             ("imagenet", "ImageNet weights (train afresh)")],
                                    initial="base", required=False)
@@ -43,6 +51,7 @@ class TrainingRunStartForm(forms.Form):
         self.fields["base_model_version"].choices = [("", "the active model")] + [
             (v.pk, f"{v.name} ({v.status})") for v in versions
         ]
+        # A deployment's TRAINING_DEFAULT_HYPERPARAMETERS, if any, over the shipped recipe.
         defaults = services.hyperparameters_clean({})
         for name in ("epochs", "batch_size", "learning_rate", "input_size", "start_from", "outlier_exposure"):
             self.fields[name].initial = defaults[name]

@@ -78,6 +78,11 @@ def test_run_fine_tunes_its_base_model(training_worker, base_data, admin_user, r
     meta = _checkpoint_metadata(ModelVersion.objects.get(training_run=done))
     assert meta["initialised_from"]["checkpoint_sha256"] == good.sha256
     assert meta["initialised_from"]["head_rows_copied"] == good.labels
+    # The checkpoint records the recipe the run trained: the run's hyper-parameters over the recipe.
+    hp = done.hyperparameters
+    assert {k: meta["recipe"][k] for k in hp if k in meta["recipe"]} == {
+        k: v for k, v in hp.items() if k != "start_from"
+    }
     # One more epoch on a good model keeps it good: the gate lets it through.
     assert done.evaluation["gate"]["passed"], done.evaluation["gate"]
 

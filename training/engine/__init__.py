@@ -1,29 +1,39 @@
-"""Pure PyTorch: no Django import. Everything needed to make a model."""
+"""Pure PyTorch: no Django import. Everything needed to make a model.
 
-from .augment import RadiographTrainAugmentation
-from .calibration import fit_temperature
-from .cv import CrossValidationResult, cross_validate, grouped_folds, grouped_holdout
-from .data import DEFAULT_LABEL_MAP, Sample, data_fingerprint, samples_from_folder
-from .evaluate import evaluate_checkpoint
-from .loop import TrainConfig, TrainResult, infer, train_model
-from .metrics import compute_metrics, expected_calibration_error
+Names load lazily (PEP 562), so `training.engine.recipe` (plain Python) can be read by the web
+process without importing torch; `from training.engine import train_model` works as before.
+"""
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_LABEL_MAP",
-    "CrossValidationResult",
-    "RadiographTrainAugmentation",
-    "Sample",
-    "TrainConfig",
-    "TrainResult",
-    "compute_metrics",
-    "cross_validate",
-    "data_fingerprint",
-    "evaluate_checkpoint",
-    "expected_calibration_error",
-    "fit_temperature",
-    "grouped_folds",
-    "grouped_holdout",
-    "infer",
-    "samples_from_folder",
-    "train_model",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "RadiographTrainAugmentation": "augment",
+    "fit_temperature": "calibration",
+    "CrossValidationResult": "cv",
+    "cross_validate": "cv",
+    "grouped_folds": "cv",
+    "grouped_holdout": "cv",
+    "DEFAULT_LABEL_MAP": "data",
+    "Sample": "data",
+    "data_fingerprint": "data",
+    "samples_from_folder": "data",
+    "evaluate_checkpoint": "evaluate",
+    "TrainConfig": "loop",
+    "TrainResult": "loop",
+    "infer": "loop",
+    "train_model": "loop",
+    "compute_metrics": "metrics",
+    "expected_calibration_error": "metrics",
+    "SHIPPED_RECIPE": "recipe",
+    "Recipe": "recipe",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)

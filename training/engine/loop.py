@@ -9,7 +9,7 @@ import platform
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import IO, Any
 
 import numpy as np
@@ -19,7 +19,6 @@ from torch.utils.data import DataLoader
 
 from inference.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from inference.engine.model import (
-    DEFAULT_ARCHITECTURE,
     create_model,
     forward_style_only,
     forward_with_features,
@@ -31,6 +30,7 @@ from .augment import RadiographTrainAugmentation
 from .calibration import fit_temperature, softmax
 from .data import DecodedCache, RadiographDataset, Sample, data_fingerprint, group_ids
 from .metrics import compute_metrics
+from .recipe import SHIPPED_RECIPE, Recipe
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 
@@ -44,16 +44,17 @@ DEFAULT_OOD_MARGIN = 5.0
 
 @dataclass
 class TrainConfig:
-    architecture: str = DEFAULT_ARCHITECTURE
-    input_size: int = 256  # canvas height
+    # Defaults: the shipped model's recipe (training.engine.recipe), the one place they live.
+    architecture: str = SHIPPED_RECIPE.architecture
+    input_size: int = SHIPPED_RECIPE.input_size  # canvas height
     input_width: int | None = None  # canvas width (None: square)
-    epochs: int = 14
-    batch_size: int = 16
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_epochs: float = 1.0
-    freeze_stages: int = 2  # stem + first N block stages: generic edges, and the costliest backward
-    seed: int = 0
+    epochs: int = SHIPPED_RECIPE.epochs
+    batch_size: int = SHIPPED_RECIPE.batch_size
+    lr: float = SHIPPED_RECIPE.learning_rate
+    weight_decay: float = SHIPPED_RECIPE.weight_decay
+    warmup_epochs: float = SHIPPED_RECIPE.warmup_epochs
+    freeze_stages: int = SHIPPED_RECIPE.freeze_stages
+    seed: int = SHIPPED_RECIPE.seed
     num_threads: int | None = None
     early_stopping_patience: int | None = None  # epochs without val-loss gain; needs val data
     labels: list[str] | None = None  # default: sorted labels of the training samples
@@ -66,18 +67,31 @@ class TrainConfig:
     style_ood: bool = True  # the second, texture-level detector (see inference.engine.ood)
     style_augmented_copies: int = 3  # augmented copies of each film it is also fitted on
     style_quantile: float = 0.99  # of cross-fitted training-film scores
-    outlier_exposure: float = 0.0  # weight of the uniform-prediction loss on non-spine crops
+    outlier_exposure: float = SHIPPED_RECIPE.outlier_exposure  # uniform-prediction loss on non-spine crops
     # With outlier exposure the model answers spine-free regions near-uniformly: a top calibrated
     # probability below this floor is then a third OOD detector. None: 0.5 with outlier exposure,
     # off without (there a low top probability means a hard film, not a foreign one).
     confidence_floor: float | None = None
-    outliers_per_batch: int = 3
+    outliers_per_batch: int = SHIPPED_RECIPE.outliers_per_batch
     pretrained: bool = True
     # A checkpoint (path, file or bytes) to fine-tune instead of starting from ImageNet: its
     # architecture and backbone are taken, and its head rows for the labels both sets share.
     init_from: str | os.PathLike | IO[bytes] | bytes | None = None
     checkpoint: str | os.PathLike | IO[bytes] | None = None
     extra_metadata: dict[str, Any] = field(default_factory=dict)
+    # Recorded only: the share of the caller's data held out as `val_samples` (None: not said).
+    validation_fraction: float | None = None
+
+    def recipe(self) -> Recipe:
+        """The recipe this configuration trains (stored in the checkpoint's metadata)."""
+        return replace(
+            SHIPPED_RECIPE,
+            architecture=self.architecture, input_size=self.input_size, epochs=self.epochs,
+            batch_size=self.batch_size, learning_rate=self.lr, weight_decay=self.weight_decay,
+            warmup_epochs=self.warmup_epochs, freeze_stages=self.freeze_stages,
+            outlier_exposure=self.outlier_exposure, outliers_per_batch=self.outliers_per_batch,
+            seed=self.seed, validation_fraction=self.validation_fraction,
+        )
 
 
 @dataclass
@@ -400,6 +414,7 @@ def train_model(
                 "score": "max over detectors of distance / threshold; above 1.0 is out of distribution",
                 "train_score_quantiles": {str(q): float(np.quantile(train_scores, q)) for q in (0.5, 0.9, 0.95, 0.99, 1.0)}},
         "metrics": metrics,
+        "recipe": config.recipe().as_dict(),
         "training": {k: v for k, v in asdict(config).items() if k not in ("checkpoint", "extra_metadata", "init_from")},
         "history": history,
         "data": {"fingerprint_sha256": data_fingerprint(train_samples), "n_train": len(train_samples),

@@ -194,6 +194,7 @@ def _train_config(hp: dict[str, Any], labels: list[str], run: TrainingRun, init_
         lr=hp["learning_rate"],
         input_size=hp["input_size"],
         seed=hp["seed"],
+        validation_fraction=hp["validation_fraction"],
         labels=labels,
         num_threads=int(threads) if threads else None,
         pretrained=bool(getattr(settings, "TRAINING_PRETRAINED", True)),

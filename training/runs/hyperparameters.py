@@ -1,4 +1,5 @@
-"""Hyper-parameters an admin may choose for a training run: bounded, with safe defaults."""
+"""Hyper-parameters an admin may choose for a training run: the shipped recipe's defaults,
+within bounds (both from training.engine.recipe)."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,19 +7,20 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-# name -> (default, minimum, maximum, type). Bounds keep an admin from starting a run that
-# cannot finish on the training machine; TRAINING_DEFAULT_HYPERPARAMETERS overrides defaults.
+from training.engine.recipe import PLATFORM_BOUNDS, SHIPPED_RECIPE, recipe_field_type
+
+# name -> (default, minimum, maximum, type): the shipped recipe's value and the platform's bounds,
+# both from training.engine.recipe. Bounds keep an admin from starting a run that cannot finish
+# on the training machine; TRAINING_DEFAULT_HYPERPARAMETERS overrides defaults (a deployment's
+# own recipe). outlier_exposure above 0 also turns on the confidence-floor OOD detector.
 HYPERPARAMETERS: dict[str, tuple[Any, Any, Any, type]] = {
-    "epochs": (8, 1, 50, int),
-    "batch_size": (16, 2, 64, int),
-    "learning_rate": (1e-3, 1e-5, 1e-1, float),
-    "input_size": (224, 64, 512, int),
-    "validation_fraction": (0.15, 0.0, 0.4, float),
-    "seed": (0, 0, 2**31 - 1, int),
-    # Weight of the outlier-exposure loss on spine-free strips of the training films; above 0 it
-    # also turns on the confidence-floor OOD detector. 0.5 is the shipped model's recipe
-    # (models/MODEL_CARD.md); 0 turns it off.
-    "outlier_exposure": (0.5, 0.0, 2.0, float),
+    name: (
+        getattr(SHIPPED_RECIPE, name),
+        recipe_field_type(name)(bounds.low),
+        recipe_field_type(name)(bounds.high),
+        recipe_field_type(name),
+    )
+    for name, bounds in PLATFORM_BOUNDS.items()
 }
 # name -> (default, allowed values).
 CHOICES: dict[str, tuple[str, tuple[str, ...]]] = {

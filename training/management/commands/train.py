@@ -9,7 +9,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from training.runs.hyperparameters import HYPERPARAMETERS
+from training.engine.recipe import SHIPPED_RECIPE
 
 
 def parse_label_map(text: str | None) -> dict[str, str] | None:
@@ -26,18 +26,21 @@ class Command(BaseCommand):
         parser.add_argument("--data", required=True, help="folder with one sub-folder per class")
         parser.add_argument("--manifest", help="CSV with path and group columns (default: DATA/manifest.csv)")
         parser.add_argument("--out", help="checkpoint file to write (default: var/models/spine-<time>.pt)")
-        parser.add_argument("--epochs", type=int, default=None)
-        parser.add_argument("--input-size", type=int, default=None)
-        parser.add_argument("--batch-size", type=int, default=None)
-        parser.add_argument("--seed", type=int, default=0)
+        # Defaults: the shipped model's recipe (training.engine.recipe), as for platform runs.
+        recipe = SHIPPED_RECIPE
+        parser.add_argument("--epochs", type=int, default=recipe.epochs)
+        parser.add_argument("--input-size", type=int, default=recipe.input_size)
+        parser.add_argument("--batch-size", type=int, default=recipe.batch_size)
+        parser.add_argument("--learning-rate", type=float, default=recipe.learning_rate)
+        parser.add_argument("--seed", type=int, default=recipe.seed)
         parser.add_argument("--threads", type=int, default=None)
         parser.add_argument("--label-map", help="folder=label pairs, e.g. NormalFinal=normal,ScolFinal=scoliosis")
-        parser.add_argument("--val-fraction", type=float, default=0.2,
+        parser.add_argument("--val-fraction", type=float, default=recipe.validation_fraction,
                             help="patient-grouped validation share for calibration/early stopping; 0 = train on all")
         parser.add_argument("--temperature", type=float, help="fixed calibration temperature (needed with --val-fraction 0)")
         parser.add_argument("--ood-margin", type=float, default=None)
         parser.add_argument("--metadata-json", help="JSON file merged into the checkpoint metadata (e.g. a CV report)")
-        parser.add_argument("--outlier-exposure", type=float, default=HYPERPARAMETERS["outlier_exposure"][0],
+        parser.add_argument("--outlier-exposure", type=float, default=recipe.outlier_exposure,
                             help="weight of the loss on spine-free strips of wide films (default: the shipped "
                                  "recipe's, as for platform training runs; 0 = off)")
         parser.add_argument("--confidence-floor", type=float, default=None,
@@ -66,7 +69,7 @@ class Command(BaseCommand):
             samples = kept
         train, val = (samples, []) if opts["val_fraction"] <= 0 else grouped_holdout(samples, opts["val_fraction"], opts["seed"])
         out = Path(opts["out"] or Path(settings.BASE_DIR) / "var" / "models" / f"spine-{time.strftime('%Y%m%d-%H%M%S')}.pt")
-        overrides = {k: opts[o] for k, o in [("epochs", "epochs"), ("input_size", "input_size"), ("batch_size", "batch_size"),
+        overrides = {k: opts[o] for k, o in [("epochs", "epochs"), ("input_size", "input_size"), ("batch_size", "batch_size"), ("lr", "learning_rate"),
                                              ("temperature", "temperature"), ("ood_margin", "ood_margin"),
                                              ("outlier_exposure", "outlier_exposure"), ("input_width", "input_width"),
                                              ("confidence_floor", "confidence_floor"),
@@ -77,7 +80,8 @@ class Command(BaseCommand):
             extra.setdefault("evaluation_set", "the platform's fixed evaluation set (patient groups hashed into "
                              f"TRAINING_BASE_EVALUATION_SHARE={settings.TRAINING_BASE_EVALUATION_SHARE}) "
                              "was left out of training")
-        config = TrainConfig(seed=opts["seed"], num_threads=opts["threads"], extra_metadata=extra, **overrides)
+        config = TrainConfig(seed=opts["seed"], num_threads=opts["threads"], extra_metadata=extra,
+                             validation_fraction=opts["val_fraction"], **overrides)
         self.stdout.write(f"{len(train)} training / {len(val)} validation images -> {out}")
         bar = tqdm(total=None, unit="step", dynamic_ncols=True)
 

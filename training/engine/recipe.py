@@ -1,0 +1,66 @@
+"""The training recipe: the one place the training defaults live.
+
+`SHIPPED_RECIPE` is the recipe of the shipped model (models/MODEL_CARD.md, "Training recipe").
+`TrainConfig` takes its defaults from it, `manage.py train` and the platform's hyper-parameter
+form and bounds read it, and every checkpoint records the recipe it was trained with
+(`metadata["recipe"]`), so a platform run with default hyper-parameters trains what was shipped.
+
+Plain Python: no torch, no Django, so the web process can read it without importing torch.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+DEFAULT_ARCHITECTURE = "tf_efficientnet_lite0"  # the same name inference.engine.model uses
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What an admin may choose on the platform: keeps a run finishable on the training machine."""
+
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Recipe:
+    architecture: str = DEFAULT_ARCHITECTURE
+    input_size: int = 256  # canvas height (and width: square)
+    epochs: int = 14
+    batch_size: int = 16
+    learning_rate: float = 1e-3  # AdamW
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0  # then cosine decay
+    freeze_stages: int = 2  # stem + first block stages: generic edges, and the costliest backward
+    # Weight of the uniform-prediction loss on spine-free strips of the wide films (0 = off).
+    outlier_exposure: float = 0.5
+    outliers_per_batch: int = 3
+    seed: int = 0
+    # Patient-grouped share held out to fit the temperature and the OOD margin. The shipped
+    # model itself was trained on all its images (0) with both taken from the 5-fold CV of this
+    # recipe; a platform run has no CV, so it holds this share out instead.
+    validation_fraction: float | None = 0.15
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+SHIPPED_RECIPE = Recipe()
+
+# The fields an admin may set on the platform, with their bounds. Names are the Recipe's.
+PLATFORM_BOUNDS: dict[str, Bounds] = {
+    "epochs": Bounds(1, 50),
+    "batch_size": Bounds(2, 64),
+    "learning_rate": Bounds(1e-5, 1e-1),
+    "input_size": Bounds(64, 512),
+    "validation_fraction": Bounds(0.0, 0.4),
+    "seed": Bounds(0, 2**31 - 1),
+    "outlier_exposure": Bounds(0.0, 2.0),
+}
+
+
+def recipe_field_type(name: str) -> type:
+    """int or float: the type of a Recipe field, for form fields and cleaning."""
+    kind = {f.name: f.type for f in fields(Recipe)}[name]
+    return int if kind in (int, "int") else float
