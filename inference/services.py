@@ -169,19 +169,16 @@ def prediction_run(*, prediction_id: int, task_id: str) -> Prediction | None:
        delivery has it or it is finished: do nothing (this is what makes the task idempotent).
     2. Give up, failing the row, after INFERENCE_MAX_ATTEMPTS claims (a poison image that kills
        its worker each time must not loop forever).
-    3. Load the model version's Predictor (cached per process) and the radiograph's bytes.
-    4. Predict with Grad-CAM; deterministic errors (unreadable image, bad checkpoint, missing
-       file, time limit) fail the row at once with a readable message.
-    5. Store the overlay under a random name and write the result, again conditionally, so a
-       run that lost its claim never overwrites another; then refresh the case status.
+    3. Load the model version's Predictor (cached per process) and the radiograph's bytes, and
+       predict with Grad-CAM, timing each step (`_predict_timed`); deterministic errors
+       (unreadable image, bad checkpoint, missing file, time limit) fail the row at once with a
+       readable message.
+    4. Store the overlay under a random name (`_gradcam_store`) and write the result, again
+       conditionally (`_result_write`), so a run that lost its claim never overwrites another;
+       the case's status is then refreshed by the cases app.
 
     Transient errors (database, storage, broker) propagate so that the task retries.
     """
-    from celery.exceptions import SoftTimeLimitExceeded
-
-    from inference import runtime
-    from inference.engine import CheckpointError, ImageDecodeError
-
     if not _claim(prediction_id=prediction_id, task_id=task_id):
         return None
     prediction = Prediction.objects.select_related("radiograph", "model_version").get(
@@ -197,6 +194,26 @@ def prediction_run(*, prediction_id: int, task_id: str) -> Prediction | None:
         return _reload(prediction_id)
 
     started = time.perf_counter()
+    outcome = _predict_timed(prediction)
+    if isinstance(outcome, str):
+        return _fail_and_reload(prediction_id, task_id, outcome)
+    result, timings = outcome
+    gradcam_name = _gradcam_store(prediction, result.overlay_png)
+    timings["total"] = round((time.perf_counter() - started) * 1000, 2)
+    if not _result_write(prediction, task_id, result, timings, gradcam_name) and gradcam_name:
+        # We lost the claim (the sweep re-queued us and another run took over): no orphan file.
+        prediction.gradcam.storage.delete(gradcam_name)
+    return _reload(prediction_id)
+
+
+def _predict_timed(prediction: Prediction):
+    """(result, timings in ms) of the model on the radiograph, or the message to fail the row
+    with when the error is deterministic. `import torch` happens here, in the worker only."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from inference import runtime
+    from inference.engine import CheckpointError, ImageDecodeError
+
     try:
         t0 = time.perf_counter()
         predictor = runtime.predictor_for(prediction.model_version)
@@ -211,20 +228,19 @@ def prediction_run(*, prediction_id: int, task_id: str) -> Prediction | None:
                 runtime.release_freed_memory()
         t3 = time.perf_counter()
     except ImageDecodeError as exc:
-        return _fail_and_reload(prediction_id, task_id, f"The image could not be read: {exc}")
+        return f"The image could not be read: {exc}"
     except CheckpointError as exc:
-        return _fail_and_reload(prediction_id, task_id, f"The model could not be loaded: {exc}")
+        return f"The model could not be loaded: {exc}"
     except FileNotFoundError:
-        return _fail_and_reload(
-            prediction_id, task_id, "The stored radiograph file is missing; upload it again."
-        )
+        return "The stored radiograph file is missing; upload it again."
     except SoftTimeLimitExceeded:
-        return _fail_and_reload(
-            prediction_id, task_id, "Reading this radiograph took longer than the time limit."
-        )
+        return "Reading this radiograph took longer than the time limit."
+    return result, _timings(prediction, result.timings_ms, t0, t1, t2, t3)
 
+
+def _timings(prediction: Prediction, engine_ms: dict, t0: float, t1: float, t2: float, t3: float) -> dict:
     timings = {
-        **{k: round(v, 2) for k, v in result.timings_ms.items()},
+        **{k: round(v, 2) for k, v in engine_ms.items()},
         "load_model": round((t1 - t0) * 1000, 2),
         "read_image": round((t2 - t1) * 1000, 2),
         "predict_total": round((t3 - t2) * 1000, 2),
@@ -233,15 +249,23 @@ def prediction_run(*, prediction_id: int, task_id: str) -> Prediction | None:
         timings["queue_wait"] = round(
             (prediction.started_at - prediction.queued_at).total_seconds() * 1000, 2
         )
-    gradcam_name = ""
-    if result.overlay_png:
-        prediction.gradcam.save("gradcam.png", ContentFile(result.overlay_png), save=False)
-        gradcam_name = prediction.gradcam.name
-    timings["total"] = round((time.perf_counter() - started) * 1000, 2)
+    return timings
 
+
+def _gradcam_store(prediction: Prediction, overlay_png: bytes | None) -> str:
+    """Store the heat-map overlay under a random name; returns its storage name ("" if none)."""
+    if not overlay_png:
+        return ""
+    prediction.gradcam.save("gradcam.png", ContentFile(overlay_png), save=False)
+    return prediction.gradcam.name
+
+
+def _result_write(prediction: Prediction, task_id: str, result, timings: dict, gradcam_name: str) -> bool:
+    """Write the result only if this run still holds the claim; then refresh the case status.
+    Returns whether it was written."""
     with transaction.atomic():
         changed = Prediction.objects.filter(
-            pk=prediction_id, status=PredictionStatus.RUNNING, celery_task_id=task_id
+            pk=prediction.pk, status=PredictionStatus.RUNNING, celery_task_id=task_id
         ).update(
             status=PredictionStatus.SUCCEEDED,
             label=result.label,
@@ -256,10 +280,7 @@ def prediction_run(*, prediction_id: int, task_id: str) -> Prediction | None:
         )
         if changed:
             case_status_refresh(case_id=prediction.radiograph.case_id)
-    if not changed and gradcam_name:
-        # We lost the claim (the sweep re-queued us and another run took over): no orphan file.
-        prediction.gradcam.storage.delete(gradcam_name)
-    return _reload(prediction_id)
+    return bool(changed)
 
 
 def _reload(prediction_id: int) -> Prediction:

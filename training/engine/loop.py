@@ -301,25 +301,63 @@ def train_model(
 ) -> TrainResult:
     """Fine-tune on ``train_samples``; returns the model, metrics and (if asked) a saved checkpoint.
 
-    1. decode every image once, build the augmented training set;
-    2. train with class-weighted cross-entropy, AdamW, warm-up + cosine schedule;
-    3. after each epoch report validation metrics; stop early if asked;
-    4. fit the OOD statistics on the (un-augmented) training images;
-    5. fit the temperature on the validation images (or take the configured one);
-    6. save the checkpoint with its metadata.
+    1. decode every image once, build the augmented training set (`_session`);
+    2. train with class-weighted cross-entropy, AdamW, warm-up + cosine schedule, one
+       `train_one_epoch` at a time; after each epoch `evaluate` on the validation images and
+       stop early if asked (`_run_epochs`);
+    3. fit the OOD statistics on the (un-augmented) training images and the temperature on the
+       validation images, or take the configured one (`fit_ood_and_temperature`);
+    4. save the checkpoint with its metadata (`checkpoint_metadata`).
     """
     config = config or TrainConfig()
     started = time.perf_counter()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     seed_everything(config.seed)
+    session = _session(train_samples, val_samples, config)
+    history, cancelled = _run_epochs(session, progress, should_stop)
+    if cancelled:
+        return TrainResult(session.model, session.labels, session.params, None, 1.0, history, {}, {},
+                           cancelled=True, seconds=time.perf_counter() - started)
+    fitted = fit_ood_and_temperature(session)
+    metadata = checkpoint_metadata(session, fitted, history, train_samples, val_samples, started)
+    target = checkpoint if checkpoint is not None else config.checkpoint
+    sha = save_checkpoint(target, session.model.state_dict(), fitted.detector.to_state(), metadata) if target is not None else None
+    return TrainResult(session.model, session.labels, session.params, fitted.detector, fitted.temperature, history,
+                       fitted.metrics, metadata, target, sha, fitted.val_logits, session.val_targets,
+                       fitted.val_scores, fitted.train_scores, seconds=time.perf_counter() - started)
+
+
+@dataclass
+class _Session:
+    """What one training run works with: data, model, optimiser. Built once by `_session`."""
+
+    config: TrainConfig
+    labels: list[str]
+    params: PreprocessParams
+    train_cache: DecodedCache
+    train_targets: np.ndarray
+    val_cache: DecodedCache | None
+    val_targets: np.ndarray | None
+    model: nn.Module
+    init_info: dict[str, Any] | None
+    frozen: list[nn.Module]
+    loader: DataLoader
+    optimiser: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    criterion: nn.Module
+    outliers: OutlierCrops | None
+    total_steps: int
+    step: int = 0
+
+
+def _session(train_samples: Sequence[Sample], val_samples: Sequence[Sample] | None, config: TrainConfig) -> _Session:
     labels = list(config.labels or sorted({s.label for s in train_samples}))
     params = PreprocessParams(input_size=config.input_size, input_width=config.input_width)
     train_cache = DecodedCache(train_samples, params)
     train_set = RadiographDataset(train_samples, labels, params, RadiographTrainAugmentation(), train_cache, config.seed)
     val_cache = DecodedCache(val_samples, params) if val_samples else None
     val_targets = np.array([labels.index(s.label) for s in val_samples]) if val_samples else None
-
     if config.init_from is not None:
         model, init_info = model_from_checkpoint(config.init_from, labels)
     else:
@@ -331,101 +369,154 @@ def train_model(
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, _lr_lambda(total_steps, int(config.warmup_epochs * len(loader))))
     criterion = nn.CrossEntropyLoss(weight=_class_weights(train_set.targets, len(labels)))
-
     outliers = OutlierCrops(train_cache.arrays, params, config.seed) if config.outlier_exposure else None
-    history: list[dict[str, Any]] = []
-    best = (float("inf"), None, 0)  # (val loss, state, epoch)
-    step, cancelled = 0, False
+    return _Session(config, labels, params, train_cache, np.asarray(train_set.targets), val_cache, val_targets,
+                    model, init_info, frozen, loader, optimiser, scheduler, criterion, outliers, total_steps)
+
+
+def train_one_epoch(session: _Session, epoch: int, progress: ProgressCallback | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> tuple[list[float], bool]:
+    """One pass over the training loader. Returns the batch losses and whether it was stopped."""
+    _set_train_mode(session.model, session.frozen)
+    losses: list[float] = []
+    for x, y in session.loader:
+        if should_stop and should_stop():
+            return losses, True
+        loss = _batch_loss(session.model, session.criterion, x, y, session.outliers, session.config)
+        session.optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        session.optimiser.step()
+        session.scheduler.step()
+        session.step += 1
+        losses.append(loss.item())
+        if progress:
+            progress({"epoch": epoch, "epochs": session.config.epochs, "step": session.step,
+                      "total_steps": session.total_steps, "loss": loss.item()})
+    return losses, False
+
+
+def evaluate(model: nn.Module, cache: DecodedCache, targets: np.ndarray, params: PreprocessParams,
+             labels: Sequence[str]) -> dict[str, float]:
+    """Validation loss, accuracy, balanced accuracy and macro-F1 of `model` (no augmentation)."""
+    logits, _ = infer(model, cache.arrays, params)
+    record = {"val_loss": float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(targets)).item())}
+    metrics = compute_metrics(softmax(logits), targets, list(labels))
+    record.update({f"val_{k}": metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1")})
+    return record
+
+
+def _run_epochs(session: _Session, progress: ProgressCallback | None,
+                should_stop: Callable[[], bool] | None) -> tuple[list[dict[str, Any]], bool]:
+    """Every epoch, with early stopping on the validation loss; leaves the best model in eval mode."""
+    config, history = session.config, []
+    best: tuple[float, dict | None, int] = (float("inf"), None, 0)  # (val loss, state, epoch)
+    cancelled = False
     for epoch in range(1, config.epochs + 1):
-        _set_train_mode(model, frozen)
-        losses = []
-        for x, y in loader:
-            if should_stop and should_stop():
-                cancelled = True
-                break
-            loss = _batch_loss(model, criterion, x, y, outliers, config)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            scheduler.step()
-            step += 1
-            losses.append(loss.item())
-            if progress:
-                progress({"epoch": epoch, "epochs": config.epochs, "step": step, "total_steps": total_steps, "loss": loss.item()})
+        losses, cancelled = train_one_epoch(session, epoch, progress, should_stop)
         if cancelled:
             break
-        record: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses)), "step": step, "total_steps": total_steps}
-        if val_cache:
-            logits, _ = infer(model, val_cache.arrays, params)
-            record["val_loss"] = float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(val_targets)).item())
-            vm = compute_metrics(softmax(logits), val_targets, labels)
-            record.update({f"val_{k}": vm[k] for k in ("accuracy", "balanced_accuracy", "macro_f1")})
+        record: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses)), "step": session.step,
+                                  "total_steps": session.total_steps}
+        if session.val_cache:
+            record.update(evaluate(session.model, session.val_cache, session.val_targets, session.params, session.labels))
         history.append(record)
         if progress:
             progress({**record, "epochs": config.epochs, "loss": record["train_loss"], "end_of_epoch": True})
-        if config.early_stopping_patience and val_cache:
+        if config.early_stopping_patience and session.val_cache:
             if record["val_loss"] < best[0]:
-                best = (record["val_loss"], copy.deepcopy(model.state_dict()), epoch)
+                best = (record["val_loss"], copy.deepcopy(session.model.state_dict()), epoch)
             elif epoch - best[2] >= config.early_stopping_patience:
                 break
     if best[1] is not None:
-        model.load_state_dict(best[1])
-    model.eval()
-    if cancelled:
-        return TrainResult(model, labels, params, None, 1.0, history, {}, {}, cancelled=True, seconds=time.perf_counter() - started)
+        session.model.load_state_dict(best[1])
+    session.model.eval()
+    return history, cancelled
 
-    # OOD statistics from the un-augmented training images.
-    train_logits, train_feats = infer(model, train_cache.arrays, params)
-    train_targets = np.asarray(train_set.targets)
-    ood = MahalanobisOOD.fit(train_feats, train_targets, len(labels))
+
+@dataclass
+class _Fitted:
+    """The trained model's OOD detectors, temperature and final metrics."""
+
+    detector: OODDetector
+    semantic: MahalanobisOOD
+    threshold_source: str
+    style_info: dict[str, Any] | None
+    temperature: float
+    metrics: dict[str, Any]
+    train_scores: np.ndarray
+    val_logits: np.ndarray | None
+    val_scores: np.ndarray | None
+
+
+def fit_ood_and_temperature(session: _Session) -> _Fitted:
+    """OOD statistics from the un-augmented training images; the temperature from the
+    validation images (or the configured one); train and validation metrics."""
+    config, model, params = session.config, session.model, session.params
+    train_logits, train_feats = infer(model, session.train_cache.arrays, params)
+    ood = MahalanobisOOD.fit(train_feats, session.train_targets, len(session.labels))
     train_scores = ood.score(torch.from_numpy(train_feats)).numpy()
-
-    metrics: dict[str, Any] = {"train": compute_metrics(softmax(train_logits), train_targets, labels)}
+    metrics: dict[str, Any] = {"train": compute_metrics(softmax(train_logits), session.train_targets, session.labels)}
     temperature = config.temperature or 1.0
-    val_logits = val_scores = None
-    if val_cache:
-        val_logits, val_feats = infer(model, val_cache.arrays, params)
+    val_logits = val_feats = val_scores = None
+    if session.val_cache:
+        val_logits, val_feats = infer(model, session.val_cache.arrays, params)
         val_scores = ood.score(torch.from_numpy(val_feats)).numpy()
-    ood.threshold, threshold_source = _ood_threshold(train_scores, val_scores, config)
-    style, style_info = fit_style_ood(model, train_cache.arrays, params, config) if config.style_ood else (None, None)
+    ood.threshold, source = _ood_threshold(train_scores, val_scores, config)
+    style, style_info = fit_style_ood(model, session.train_cache.arrays, params, config) if config.style_ood else (None, None)
     # The floor only means "foreign" if the model was actually taught to be unsure on spine-free
     # crops; a set without wide films gives no crops, and then a low top probability is a hard film.
-    exposed = outliers is not None and bool(outliers.sources)
+    exposed = session.outliers is not None and bool(session.outliers.sources)
     floor = config.confidence_floor if config.confidence_floor is not None else (0.5 if exposed else None)
     detector = OODDetector(ood, style, floor)
-    if val_cache:
+    if session.val_cache:
         if config.temperature is None:
-            temperature = fit_temperature(val_logits, val_targets)
-        metrics["val"] = compute_metrics(softmax(val_logits, temperature), val_targets, labels)
-        val_style = torch.from_numpy(style_descriptors(model, val_cache.arrays, params)) if style else None
-        val_probs = torch.from_numpy(softmax(val_logits, temperature))
-        metrics["val"]["ood_flag_rate"] = float((detector.score(torch.from_numpy(val_feats), val_style, val_probs) > 1.0).float().mean())
-    metadata = {
-        "architecture": init_info["architecture"] if init_info else config.architecture,
-        "initialised_from": init_info or ("imagenet" if config.pretrained else "random"),
+            temperature = fit_temperature(val_logits, session.val_targets)
+        metrics["val"] = _validation_metrics(session, detector, val_logits, val_feats, temperature)
+    return _Fitted(detector, ood, source, style_info, temperature, metrics, train_scores, val_logits, val_scores)
+
+
+def _validation_metrics(session: _Session, detector: OODDetector, val_logits: np.ndarray,
+                        val_feats: np.ndarray, temperature: float) -> dict[str, Any]:
+    metrics = compute_metrics(softmax(val_logits, temperature), session.val_targets, session.labels)
+    val_style = (torch.from_numpy(style_descriptors(session.model, session.val_cache.arrays, session.params))
+                 if detector.style else None)
+    val_probs = torch.from_numpy(softmax(val_logits, temperature))
+    flagged = detector.score(torch.from_numpy(val_feats), val_style, val_probs) > 1.0
+    metrics["ood_flag_rate"] = float(flagged.float().mean())
+    return metrics
+
+
+def checkpoint_metadata(session: _Session, fitted: _Fitted, history: list[dict[str, Any]],
+                        train_samples: Sequence[Sample], val_samples: Sequence[Sample] | None,
+                        started: float) -> dict[str, Any]:
+    """Everything a checkpoint says about itself: architecture, labels, preprocessing,
+    calibration, OOD detectors, metrics, recipe, data fingerprint, library versions."""
+    config, params, ood, labels = session.config, session.params, fitted.semantic, session.labels
+    train_q = float(np.quantile(fitted.train_scores, config.ood_quantile))
+    return {
+        "architecture": session.init_info["architecture"] if session.init_info else config.architecture,
+        "initialised_from": session.init_info or ("imagenet" if config.pretrained else "random"),
         "labels": labels,
         "input_size": list(params.canvas_shape),
         "preprocessing": params.to_dict(),
         "normalisation": {"mean": params.mean, "std": params.std, "channels": "grayscale replicated x3"},
-        "temperature": temperature,
+        "temperature": fitted.temperature,
         "ood": {"method": "mahalanobis-penultimate-tied-ledoitwolf", "threshold": ood.threshold,
-                "train_quantile": config.ood_quantile, "margin": ood.threshold / float(np.quantile(train_scores, config.ood_quantile)),
-                "threshold_source": threshold_source, "style": style_info, "confidence_floor": floor,
+                "train_quantile": config.ood_quantile, "margin": ood.threshold / train_q,
+                "threshold_source": fitted.threshold_source, "style": fitted.style_info,
+                "confidence_floor": fitted.detector.confidence_floor,
                 "score": "max over detectors of distance / threshold; above 1.0 is out of distribution",
-                "train_score_quantiles": {str(q): float(np.quantile(train_scores, q)) for q in (0.5, 0.9, 0.95, 0.99, 1.0)}},
-        "metrics": metrics,
+                "train_score_quantiles": {str(q): float(np.quantile(fitted.train_scores, q)) for q in (0.5, 0.9, 0.95, 0.99, 1.0)}},
+        "metrics": fitted.metrics,
         "recipe": config.recipe().as_dict(),
         "training": {k: v for k, v in asdict(config).items() if k not in ("checkpoint", "extra_metadata", "init_from")},
         "history": history,
         "data": {"fingerprint_sha256": data_fingerprint(train_samples), "n_train": len(train_samples),
-                 "n_val": len(val_samples or []), "class_counts": {c: int((train_targets == i).sum()) for i, c in enumerate(labels)},
+                 "n_val": len(val_samples or []),
+                 "class_counts": {c: int((session.train_targets == i).sum()) for i, c in enumerate(labels)},
                  "n_groups": len(set(group_ids(train_samples)))},
         "library_versions": library_versions(),
         "created_unix": time.time(),
         "training_seconds": round(time.perf_counter() - started, 1),
         **config.extra_metadata,
     }
-    target = checkpoint if checkpoint is not None else config.checkpoint
-    sha = save_checkpoint(target, model.state_dict(), detector.to_state(), metadata) if target is not None else None
-    return TrainResult(model, labels, params, detector, temperature, history, metrics, metadata, target, sha,
-                       val_logits, val_targets, val_scores, train_scores, seconds=time.perf_counter() - started)
