@@ -15,7 +15,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from cases.models import Case, Radiograph
-from cases.roles import user_is_admin, user_is_clinician, user_is_reviewer
+from scoliosis_portal.roles import user_is_admin, user_is_clinician, user_is_reviewer
 
 
 def _sees_everything(user) -> bool:

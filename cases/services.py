@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from cases import hooks
 from cases.imaging import CheckedImage, UploadRejected, image_check, upload_read
 from cases.models import Case, CaseStatus, Radiograph, Sex
-from cases.roles import Role, user_is_admin, user_is_clinician
+from scoliosis_portal.roles import Role, user_is_admin, user_is_clinician
 
 logger = logging.getLogger(__name__)
 

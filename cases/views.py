@@ -12,7 +12,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 from cases import hooks
 from cases.forms import CaseForm, CaseSearchForm
 from cases.models import Case, Radiograph
-from cases.roles import user_is_admin
 from cases.selectors import (
     case_get_for_user,
     case_list_for_user,
@@ -27,6 +26,7 @@ from cases.services import (
     case_update,
     radiograph_upload,
 )
+from scoliosis_portal.roles import user_is_admin
 
 PAGE_SIZE = 25
 # The inference app may provide this partial to show the model's answer on a radiograph page.

@@ -20,11 +20,11 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from cases.models import CaseStatus, Radiograph
-from cases.roles import user_is_admin
 from cases.services import case_status_refresh
 from inference.models import Prediction, PredictionStatus
 from registry.models import ModelVersion
 from registry.selectors import model_version_get_active
+from scoliosis_portal.roles import user_is_admin
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from cases.roles import user_is_admin
 from registry.models import ModelVersion, ModelVersionStatus
+from scoliosis_portal.roles import user_is_admin
 
 
 def model_version_get_active() -> ModelVersion | None:

@@ -17,9 +17,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from cases.roles import user_is_admin
 from registry.models import ModelVersion, ModelVersionStatus
 from registry.selectors import model_version_get_active, model_version_get_by_sha256
+from scoliosis_portal.roles import user_is_admin
 
 logger = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cases.models import Radiograph
-from cases.roles import user_is_admin, user_is_reviewer
 from cases.selectors import radiograph_get_for_user
 from registry.models import ModelVersion
 from reviews import selectors, services
+from scoliosis_portal.roles import user_is_admin, user_is_reviewer
 
 
 class IsReviewer(BasePermission):

@@ -23,11 +23,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from cases.models import UNGRADABLE, Radiograph
-from cases.roles import user_is_admin, user_is_reviewer
 from inference.models import Prediction, PredictionStatus
 from registry.models import ModelVersion
 from registry.selectors import model_version_get_active
 from reviews.models import Review
+from scoliosis_portal.roles import user_is_admin, user_is_reviewer
 
 
 def label_choices_for_radiograph(radiograph: Radiograph) -> list[str]:

@@ -9,9 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from cases.models import UNGRADABLE, Radiograph
-from cases.roles import user_is_admin, user_is_reviewer
 from reviews.models import Review
 from reviews.selectors import label_choices_for_radiograph
+from scoliosis_portal.roles import user_is_admin, user_is_reviewer
 
 
 def _agreement_required() -> int:

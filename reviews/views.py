@@ -10,13 +10,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from cases.roles import user_is_admin, user_is_reviewer
 from cases.selectors import radiograph_get_for_user
 from inference.selectors import prediction_latest_for_radiograph, prediction_panel_context
 from registry.models import ModelVersion
 from registry.selectors import model_version_get_active
 from reviews import selectors, services
 from reviews.apis import parse_period
+from scoliosis_portal.roles import user_is_admin, user_is_reviewer
 
 BLIND_SESSION_KEY = "review_blind"
 

@@ -21,6 +21,6 @@ def prediction_finished(radiograph) -> bool:
 
 @register.simple_tag
 def user_review_roles(user) -> dict[str, bool]:
-    from cases.roles import user_is_admin, user_is_reviewer
+    from scoliosis_portal.roles import user_is_admin, user_is_reviewer
 
     return {"reviewer": user_is_reviewer(user), "admin": user_is_admin(user)}

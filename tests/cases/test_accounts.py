@@ -9,7 +9,7 @@ from django.contrib.auth.hashers import identify_hasher
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from cases.roles import Role, user_roles
+from scoliosis_portal.roles import Role, user_roles
 from tests.factories import PASSWORD
 
 User = get_user_model()

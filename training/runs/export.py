@@ -13,7 +13,7 @@ from typing import IO
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 
-from cases.roles import user_is_admin
+from scoliosis_portal.roles import user_is_admin
 from training.runs.dataset import confirmed_radiographs, patient_group
 
 MANIFEST_COLUMNS = [

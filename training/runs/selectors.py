@@ -6,8 +6,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from cases.roles import user_is_admin
 from registry.models import ModelVersion
+from scoliosis_portal.roles import user_is_admin
 from training.models import TrainingRun
 
 

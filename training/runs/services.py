@@ -15,9 +15,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from cases.roles import user_is_admin
 from registry.models import ModelVersion
 from registry.selectors import model_version_get_active
+from scoliosis_portal.roles import user_is_admin
 from training.models import LIVE_TRAINING_RUN_STATUSES, TrainingRun, TrainingRunStatus
 from training.runs.execution import (
     TrainingDataError,

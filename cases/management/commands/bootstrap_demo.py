@@ -13,8 +13,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
-from cases.roles import Role
 from cases.services import roles_ensure, user_create
+from scoliosis_portal.roles import Role
 
 DEMO_USERS = (("clinician", Role.CLINICIAN), ("reviewer", Role.REVIEWER), ("admin", Role.ADMIN))
 

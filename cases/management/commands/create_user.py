@@ -12,8 +12,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from cases.roles import Role
 from cases.services import user_create
+from scoliosis_portal.roles import Role
 
 
 class Command(BaseCommand):
