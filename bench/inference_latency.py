@@ -95,9 +95,9 @@ def images() -> list[tuple[str, bytes]]:
     files = sorted(p for p in DATA.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
     if files:
         return [(f"img{i}{p.suffix.lower()}", p.read_bytes()) for i, p in enumerate(files)]
-    from tests.inference.support import png_bytes
+    from tests.images import png_bytes
 
-    return [(f"synthetic{i}.png", png_bytes(size=(600, 1200), seed=i)) for i in range(300)]
+    return [(f"synthetic{i}.png", png_bytes(width=600, height=1200, seed=i)) for i in range(300)]
 
 
 def main() -> None:

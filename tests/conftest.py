@@ -2,8 +2,9 @@
 
 Personas (healthchecks' alice/bob/charlie idea): `clinician` owns things, `other_clinician` is the
 outsider among clinicians, `reviewer` reads but does not change, `admin_user` sees everything,
-`outsider` is signed in with no role. Every access rule gets a test with an outsider persona.
-App folders may override these with their own conftest.
+`outsider` is signed in with no role, `second_reviewer` is a second reader of the same films.
+Every access rule gets a test with an outsider persona. These are the suite's only personas:
+app folders use them, and do not define their own.
 """
 from __future__ import annotations
 
@@ -29,6 +30,11 @@ def reviewer(db):
 
 
 @pytest.fixture
+def second_reviewer(db):
+    return UserFactory(username="reviewer-ravi", role="reviewer")
+
+
+@pytest.fixture
 def admin_user(db):
     return UserFactory(username="admin-ada", role="admin", is_staff=True, is_superuser=True)
 
@@ -47,6 +53,14 @@ def case(clinician):
 @pytest.fixture
 def radiograph(case):
     return RadiographFactory(case=case)
+
+
+@pytest.fixture
+def model_version(db):
+    """The active model version: a real, tiny checkpoint with random weights."""
+    from tests.inference import support
+
+    return support.make_active_model_version()
 
 
 @pytest.fixture
@@ -77,6 +91,25 @@ def client_as(client):
         return client
 
     return make
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """Headless Chromium (tests/browser/chromium.py), closed after the test."""
+    from tests.browser.chromium import chromium_launched
+
+    # Playwright's sync API runs an event loop; Django would otherwise refuse ORM calls from
+    # this thread, which the live_server fixtures still need.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with chromium_launched() as chromium:
+        yield chromium
+
+
+@pytest.fixture
+def browser_page(browser):
+    page = browser.new_page()
+    page.set_default_timeout(20_000)
+    return page
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, requires_chromium
+from tests.browser.chromium import requires_chromium
 from tests.factories import PASSWORD, UserFactory, jpeg_bytes, png_bytes
 
 pytestmark = [
@@ -18,22 +18,6 @@ def live_clinician(transactional_db):
     # Made before the browser starts: ORM calls inside Playwright's event loop would open a
     # database connection in another context that test teardown never closes.
     return UserFactory(username="clinician-live", role="clinician")
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    # Playwright's sync API runs an event loop; Django would otherwise refuse ORM calls from
-    # this thread, which the live_server fixtures still need.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(15_000)
-            yield page
-        finally:
-            browser.close()
 
 
 def test_clinician_signs_in_creates_a_case_uploads_two_radiographs_and_sees_thumbnails(

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
+from tests.images import png_bytes
 from training.engine import Sample, TrainConfig, train_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,18 +52,12 @@ def synthetic_spine(curved: bool, seed: int, size: tuple[int, int] = (240, 80)) 
     return img.clip(0, 255).astype(np.uint8)
 
 
-def png_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="session")
 def synthetic_samples() -> list[Sample]:
     samples = []
     for i in range(8):
         label = "curved" if i % 2 else "straight"
-        data = png_bytes(synthetic_spine(bool(i % 2), i))
+        data = png_bytes(pixels=synthetic_spine(bool(i % 2), i))
         # Mix bytes and callables: retraining passes storage readers, not paths.
         samples.append(Sample(data if i < 4 else (lambda d=data: d), label, group=f"p{i // 2}"))
     return samples

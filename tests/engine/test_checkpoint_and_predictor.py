@@ -10,9 +10,10 @@ import torch
 
 from inference.engine import CheckpointError, Predictor, load_checkpoint, save_checkpoint
 from inference.engine.checkpoint import FORMAT
+from tests.images import png_bytes
 from training.engine import infer
 
-from .conftest import png_bytes, synthetic_spine
+from .conftest import synthetic_spine
 
 
 def test_checkpoint_round_trip_reproduces_the_trained_model(tiny_training):
@@ -100,7 +101,7 @@ def test_missing_checkpoint_file_is_refused(tmp_path):
 
 def test_predict_returns_calibrated_probabilities(tiny_checkpoint):
     predictor = Predictor.from_checkpoint(tiny_checkpoint)
-    result = predictor.predict(png_bytes(synthetic_spine(False, 21)))
+    result = predictor.predict(png_bytes(pixels=synthetic_spine(False, 21)))
     assert set(result.probabilities) == set(predictor.labels)
     assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
     assert result.confidence == max(result.probabilities.values())

@@ -8,12 +8,14 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from .conftest import png_bytes, synthetic_spine
+from tests.images import png_bytes
+
+from .conftest import synthetic_spine
 
 
 def test_classify_reports_good_corrupt_and_missing_files(tiny_checkpoint_path, tmp_path):
     good = tmp_path / "good, film.png"
-    good.write_bytes(png_bytes(synthetic_spine(True, 50)))
+    good.write_bytes(png_bytes(pixels=synthetic_spine(True, 50)))
     corrupt = tmp_path / "corrupt.jpg"
     corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     missing = tmp_path / "missing.png"
@@ -33,7 +35,7 @@ def test_classify_reports_good_corrupt_and_missing_files(tiny_checkpoint_path, t
 
 def test_classify_succeeds_when_all_inputs_are_readable(tiny_checkpoint_path, tmp_path):
     good = tmp_path / "a.png"
-    good.write_bytes(png_bytes(synthetic_spine(False, 51)))
+    good.write_bytes(png_bytes(pixels=synthetic_spine(False, 51)))
     out = io.StringIO()
     call_command("classify", str(good), checkpoint=str(tiny_checkpoint_path), stdout=out)
     assert json.loads(out.getvalue())["label"] in ("curved", "straight")
@@ -50,7 +52,7 @@ def _class_folders(root):
     for folder in ("NormalFinal", "ScolFinal"):
         (root / folder).mkdir(parents=True)
         for i in range(4):
-            (root / folder / f"{i}.png").write_bytes(png_bytes(synthetic_spine(folder == "ScolFinal", i)))
+            (root / folder / f"{i}.png").write_bytes(png_bytes(pixels=synthetic_spine(folder == "ScolFinal", i)))
     return root
 
 

@@ -6,8 +6,9 @@ import numpy as np
 from PIL import Image
 
 from inference.engine import Predictor
+from tests.images import png_bytes
 
-from .conftest import png_bytes, synthetic_spine
+from .conftest import synthetic_spine
 
 
 def _hook_count(model) -> int:
@@ -18,7 +19,7 @@ def _hook_count(model) -> int:
 def test_gradcam_heatmap_has_image_resolution_and_unit_range(tiny_checkpoint):
     predictor = Predictor.from_checkpoint(tiny_checkpoint)
     image = synthetic_spine(True, 40, size=(300, 90))
-    result = predictor.predict(png_bytes(image), gradcam=True)
+    result = predictor.predict(png_bytes(pixels=image), gradcam=True)
     assert result.heatmap.shape == image.shape
     assert result.heatmap.dtype == np.float32
     assert 0.0 <= result.heatmap.min() and result.heatmap.max() <= 1.0

@@ -9,10 +9,11 @@ from PIL import Image
 
 from inference.engine import ImageDecodeError, PreprocessParams, load_image, preprocess
 from inference.engine.preprocessing import decode_image, preprocess_with_box
+from tests.images import png_bytes
 from training.engine import RadiographTrainAugmentation, Sample
 from training.engine.data import DecodedCache, RadiographDataset
 
-from .conftest import png_bytes, synthetic_spine
+from .conftest import synthetic_spine
 
 
 def test_sixteen_bit_png_decodes_like_its_eight_bit_version():
@@ -20,7 +21,7 @@ def test_sixteen_bit_png_decodes_like_its_eight_bit_version():
     buffer = io.BytesIO()
     Image.fromarray((base * 257).astype("<u2")).save(buffer, format="PNG")
     sixteen = load_image(buffer.getvalue())
-    eight = load_image(png_bytes(base.astype(np.uint8)))
+    eight = load_image(png_bytes(pixels=base.astype(np.uint8)))
     assert sixteen.dtype == np.float32
     np.testing.assert_allclose(sixteen, eight, atol=1e-3)
 
@@ -56,7 +57,7 @@ def test_tall_canvas_fits_width_limited_images():
     [
         (b"this is not an image", "not a readable image"),
         (b"", "empty"),
-        (png_bytes(synthetic_spine(False, 0))[:200], "corrupt or truncated"),
+        (png_bytes(pixels=synthetic_spine(False, 0))[:200], "corrupt or truncated"),
         (b"\0" * 128 + b"DICM" + b"\0" * 64, "DICOM"),
     ],
 )
@@ -72,7 +73,7 @@ def test_missing_file_raises_decode_error(tmp_path):
 
 def test_all_source_kinds_give_identical_pixels(tmp_path):
     array = synthetic_spine(True, 3)
-    data = png_bytes(array)
+    data = png_bytes(pixels=array)
     path = tmp_path / "x, with comma.PNG"
     path.write_bytes(data)
     reference = load_image(array)
@@ -82,14 +83,14 @@ def test_all_source_kinds_give_identical_pixels(tmp_path):
 
 def test_original_size_is_reported_even_when_decoding_smaller():
     big = np.zeros((1600, 500), dtype=np.uint8)
-    decoded = decode_image(png_bytes(big), max_side=640)
+    decoded = decode_image(png_bytes(pixels=big), max_side=640)
     assert decoded.original_size == (500, 1600)
     assert max(decoded.pixels.shape) == 640
 
 
 def test_training_dataset_and_serving_share_preprocessing(tmp_path):
     """Train/serve parity: the un-augmented training tensor equals the serving tensor."""
-    data = png_bytes(synthetic_spine(False, 5))
+    data = png_bytes(pixels=synthetic_spine(False, 5))
     params = PreprocessParams(input_size=96)
     dataset = RadiographDataset([Sample(data, "normal")], ["normal"], params, augment=None,
                                 cache=DecodedCache([Sample(data, "normal")], params))

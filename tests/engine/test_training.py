@@ -6,6 +6,7 @@ import io
 import numpy as np
 import pytest
 
+from tests.images import png_bytes
 from training.engine import (
     Sample,
     TrainConfig,
@@ -18,14 +19,14 @@ from training.engine import (
 from training.engine.calibration import fit_temperature, softmax
 from training.engine.metrics import compute_metrics, expected_calibration_error
 
-from .conftest import data_dir, png_bytes, requires_data, synthetic_spine
+from .conftest import data_dir, requires_data, synthetic_spine
 
 
 def _write_folder(root, names):
     for folder, count in names.items():
         (root / folder).mkdir(parents=True)
         for i in range(count):
-            (root / folder / f"img {i},x.JPG").write_bytes(png_bytes(synthetic_spine(i % 2 == 0, i)))
+            (root / folder / f"img {i},x.JPG").write_bytes(png_bytes(pixels=synthetic_spine(i % 2 == 0, i)))
 
 
 def test_samples_from_folder_maps_original_folder_names_and_groups(tmp_path):
@@ -125,7 +126,7 @@ def test_outlier_exposure_crops_come_from_the_sides_of_wide_films():
 
 
 def test_training_with_outlier_exposure_runs(synthetic_samples):
-    wide = [Sample(png_bytes(np.pad(synthetic_spine(i % 2 == 0, i), ((0, 0), (60, 60)))), "curved" if i % 2 == 0 else "straight")
+    wide = [Sample(png_bytes(pixels=np.pad(synthetic_spine(i % 2 == 0, i), ((0, 0), (60, 60)))), "curved" if i % 2 == 0 else "straight")
             for i in range(4)]
     config = TrainConfig(input_size=48, epochs=1, batch_size=4, pretrained=False, freeze_stages=0, outlier_exposure=0.5)
     result = train_model(wide, None, config)
@@ -136,7 +137,7 @@ def test_training_with_outlier_exposure_runs(synthetic_samples):
 
 def test_outlier_exposure_without_wide_films_leaves_the_confidence_floor_off():
     """No spine-free crops to learn from: a low top probability then means a hard film, not a foreign one."""
-    narrow = [Sample(png_bytes(synthetic_spine(i % 2 == 0, i)), "curved" if i % 2 == 0 else "straight")
+    narrow = [Sample(png_bytes(pixels=synthetic_spine(i % 2 == 0, i)), "curved" if i % 2 == 0 else "straight")
               for i in range(4)]  # 240 x 80: a column film, no side to crop
     config = TrainConfig(input_size=48, epochs=1, batch_size=4, pretrained=False, freeze_stages=0, outlier_exposure=0.5)
     result = train_model(narrow, None, config)

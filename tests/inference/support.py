@@ -1,4 +1,4 @@
-"""Shared helpers for the inference and review tests: real checkpoints, real images, personas.
+"""Shared helpers for the inference and review tests: real checkpoints and registry rows.
 
 A tiny real checkpoint is built with the engine's own factory and save function (random
 weights, identity-precision OOD), so tests exercise the real Predictor, never a mock.
@@ -8,18 +8,17 @@ from __future__ import annotations
 import io
 import uuid
 
-import numpy as np
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
-from PIL import Image
 
 from cases.models import Case, ImageFormat, Radiograph
 from registry.models import ModelVersion
 from registry.services import model_version_activate, model_version_register
+from tests.factories import PASSWORD, UserFactory
+from tests.images import png_bytes
+
+__all__ = ["PASSWORD", "png_bytes"]
 
 LABELS = ["normal", "scoliosis", "spondylolisthesis"]
-PASSWORD = "correct-horse-battery-staple"
 
 
 def build_checkpoint_bytes(*, ood_threshold: float = 1e12, seed: int = 0, input_size: int = 128) -> bytes:
@@ -65,22 +64,8 @@ def make_active_model_version(**kwargs) -> ModelVersion:
 
 
 def make_user(username: str, role: str | None, **extra):
-    user = get_user_model().objects.create_user(username=username, password=PASSWORD, **extra)
-    if role:
-        group, _ = Group.objects.get_or_create(name=role)
-        user.groups.add(group)
-    return user
-
-
-def png_bytes(*, size: tuple[int, int] = (160, 240), seed: int = 0) -> bytes:
-    rng = np.random.default_rng(seed)
-    w, h = size
-    pixels = rng.integers(0, 255, size=(h, w), dtype=np.uint8)
-    # A bright vertical band, roughly spine-like, so the image is not pure noise.
-    pixels[:, w // 2 - 8 : w // 2 + 8] = 230
-    buffer = io.BytesIO()
-    Image.fromarray(pixels, mode="L").save(buffer, format="PNG")
-    return buffer.getvalue()
+    """A user in `role` (None: no role), from the suite's one user factory."""
+    return UserFactory(username=username, role=role, **extra)
 
 
 def make_case(owner, *, patient_reference: str = "MRN-0001") -> Case:
@@ -90,7 +75,7 @@ def make_case(owner, *, patient_reference: str = "MRN-0001") -> Case:
 def make_radiograph(case: Case, *, data: bytes | None = None, seed: int = 0) -> Radiograph:
     import hashlib
 
-    data = png_bytes(seed=seed) if data is None else data
+    data = png_bytes(width=160, height=240, seed=seed) if data is None else data
     radiograph = Radiograph(
         case=case,
         source_format=ImageFormat.PNG,

@@ -10,7 +10,7 @@ from django.conf import settings
 
 from cases.models import Radiograph
 from scoliosis_portal.celery import app
-from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, requires_chromium
+from tests.browser.chromium import requires_chromium
 from tests.inference import support
 
 pytestmark = [
@@ -40,18 +40,6 @@ def worker():
         task_postrun.disconnect(close_worker_connections)
 
 
-@pytest.fixture
-def browser(monkeypatch):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 def _sign_in(browser, live_server, username):
     page = browser.new_context().new_page()
     page.set_default_timeout(60_000)
@@ -71,7 +59,7 @@ def test_clinician_sees_prediction_appear_and_reviewer_confirms_blind(
     support.make_active_model_version()
     case = support.make_case(clinician, patient_reference="MRN-LIVE-1")
     image = tmp_path / "spine.png"
-    image.write_bytes(support.png_bytes(size=(200, 320), seed=11))
+    image.write_bytes(support.png_bytes(width=200, height=320, seed=11))
 
     # Clinician: upload, open the radiograph, watch the answer arrive.
     page = _sign_in(browser, live_server, clinician.username)

@@ -163,7 +163,7 @@ def test_api_upload_is_predicted_and_shown_in_the_radiograph_api(worker, case, c
 
     client = APIClient()
     client.force_authenticate(user=clinician)
-    upload = SimpleUploadedFile("spine.png", support.png_bytes(size=(200, 300), seed=7), "image/png")
+    upload = SimpleUploadedFile("spine.png", support.png_bytes(width=200, height=300, seed=7), "image/png")
     response = client.post(f"/api/v1/cases/{case.pk}/radiographs/", {"file": [upload]}, format="multipart")
     assert response.status_code == 201, response.content
     radiograph_id = response.json()["radiographs"][0]["id"]

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from registry.models import ModelVersion
-from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, requires_chromium
+from tests.browser.chromium import requires_chromium
 from tests.factories import PASSWORD, UserFactory
 from tests.inference import support as inference_support
 from training.models import TrainingRun
@@ -28,20 +28,6 @@ def live_admin(transactional_db):
 @pytest.fixture
 def active_version(transactional_db):
     return inference_support.make_active_model_version()
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(20_000)
-            yield page
-        finally:
-            browser.close()
 
 
 def test_admin_starts_run_watches_progress_activates_and_rolls_back(
