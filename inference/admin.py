@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
-from django.db import transaction
 
 from inference.models import Prediction, PredictionStatus
+from inference.services import predictions_requeue
 
 
 @admin.register(Prediction)
@@ -15,23 +15,15 @@ class PredictionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-queue the selected failed or stuck predictions")
     def requeue(self, request, queryset):
-        import uuid
-
-        from django.utils import timezone
-
-        from inference.services import _send_tasks
-
-        to_send = []
-        with transaction.atomic():
-            for prediction in queryset.exclude(status=PredictionStatus.SUCCEEDED):
-                task_id = uuid.uuid4().hex
-                Prediction.objects.filter(pk=prediction.pk).update(
-                    status=PredictionStatus.QUEUED, celery_task_id=task_id, attempts=0,
-                    queued_at=timezone.now(), error="",
-                )
-                to_send.append((prediction.pk, task_id))
-            transaction.on_commit(lambda: _send_tasks(to_send), robust=True)
-        messages.info(request, f"{len(to_send)} prediction(s) re-queued.")
+        """The sweep's service, with the attempts given back; each re-queue is logged (who,
+        which prediction, when) in the admin's log, the audit record of admin actions."""
+        seen = list(
+            queryset.exclude(status=PredictionStatus.SUCCEEDED).values_list("pk", "status", "celery_task_id")
+        )
+        requeued = predictions_requeue(seen=seen, reset_attempts=True)
+        for prediction in Prediction.objects.filter(pk__in=[pk for pk, _ in requeued]):
+            self.log_change(request, prediction, f"Re-queued by {request.user.get_username()} (attempts reset).")
+        messages.info(request, f"{len(requeued)} prediction(s) re-queued.")
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -296,6 +296,30 @@ def _fail_and_reload(prediction_id: int, task_id: str, message: str) -> Predicti
 # --- the sweep --------------------------------------------------------------------------------
 
 
+def predictions_requeue(
+    *, seen: Iterable[tuple[int, str, str]], reset_attempts: bool = False
+) -> list[tuple[int, str]]:
+    """Put predictions back in the queue with a fresh task id and send their tasks on commit.
+
+    `seen` holds (id, status, celery_task_id) as the caller read them: a row is re-queued only
+    if it is still so (a run that finished or was re-queued meanwhile is left alone).
+    `reset_attempts` (an admin's decision) gives a row its attempts back. Used by the sweep and
+    by the admin's "re-queue" action. Returns (id, new task id) of the rows re-queued.
+    """
+    requeued: list[tuple[int, str]] = []
+    with transaction.atomic():
+        for pk, status, old_task_id in seen:
+            new_task_id = uuid.uuid4().hex
+            changes = {"status": PredictionStatus.QUEUED, "celery_task_id": new_task_id,
+                       "queued_at": timezone.now()}
+            if reset_attempts:
+                changes.update(attempts=0, error="")
+            if Prediction.objects.filter(pk=pk, status=status, celery_task_id=old_task_id).update(**changes):
+                requeued.append((pk, new_task_id))
+        transaction.on_commit(lambda: _send_tasks(requeued), robust=True)
+    return requeued
+
+
 def predictions_requeue_stuck(*, older_than: timedelta | None = None) -> dict[str, int]:
     """Re-send predictions stuck in queued or running past a limit, and queue radiographs that
     never got a prediction (e.g. the process died between the upload's commit and its hook).
@@ -311,26 +335,18 @@ def predictions_requeue_stuck(*, older_than: timedelta | None = None) -> dict[st
             | Q(status=PredictionStatus.RUNNING, started_at__lt=cutoff)
         ).values_list("pk", "status", "celery_task_id", "attempts")
     )
-    to_send: list[tuple[int, str]] = []
-    with transaction.atomic():
-        for pk, status, old_task_id, attempts in stuck:
-            same = Prediction.objects.filter(pk=pk, status=status, celery_task_id=old_task_id)
-            if attempts >= max_attempts():
-                changed = same.update(
-                    status=PredictionStatus.FAILED,
-                    finished_at=timezone.now(),
-                    error=f"Gave up after {attempts} attempts: the worker was lost or timed "
-                    "out each time. An admin can re-queue it.",
-                )
-                counts["failed"] += changed
-                continue
-            new_task_id = uuid.uuid4().hex
-            if same.update(
-                status=PredictionStatus.QUEUED, celery_task_id=new_task_id, queued_at=timezone.now()
-            ):
-                to_send.append((pk, new_task_id))
-                counts["requeued"] += 1
-        transaction.on_commit(lambda: _send_tasks(to_send), robust=True)
+    retry = [(pk, status, task_id) for pk, status, task_id, attempts in stuck if attempts < max_attempts()]
+    for pk, status, old_task_id, attempts in stuck:
+        if attempts >= max_attempts():
+            counts["failed"] += Prediction.objects.filter(
+                pk=pk, status=status, celery_task_id=old_task_id
+            ).update(
+                status=PredictionStatus.FAILED,
+                finished_at=timezone.now(),
+                error=f"Gave up after {attempts} attempts: the worker was lost or timed "
+                "out each time. An admin can re-queue it.",
+            )
+    counts["requeued"] = len(predictions_requeue(seen=retry))
 
     orphans = list(
         Radiograph.objects.filter(uploaded_at__lt=cutoff)

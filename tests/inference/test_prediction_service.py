@@ -159,3 +159,30 @@ def test_out_of_distribution_flag_comes_from_the_checkpoint_threshold(case):
     prediction = _queued(support.make_radiograph(case), version)
     result = services.prediction_run(prediction_id=prediction.pk, task_id="t-1")
     assert result.status == "succeeded" and result.out_of_distribution is True
+
+
+def test_admin_requeue_uses_the_sweep_service_gives_attempts_back_and_is_audited(
+    admin_user, client_as, case, model_version, django_capture_on_commit_callbacks
+):
+    from django.contrib.admin.models import CHANGE, LogEntry
+    from django.urls import reverse
+
+    failed = support.make_finished_prediction(support.make_radiograph(case, seed=3), model_version, status="failed")
+    Prediction.objects.filter(pk=failed.pk).update(attempts=5, celery_task_id="old-task")
+    done = support.make_finished_prediction(support.make_radiograph(case, seed=4), model_version)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client_as(admin_user).post(
+            reverse("admin:inference_prediction_changelist"),
+            {"action": "requeue", "_selected_action": [failed.pk, done.pk]},
+        )
+
+    assert response.status_code == 302
+    failed.refresh_from_db()
+    assert (failed.status, failed.attempts, failed.error) == (PredictionStatus.QUEUED, 0, "")
+    assert failed.celery_task_id != "old-task" and len(callbacks) == 1
+    done.refresh_from_db()
+    assert done.status == PredictionStatus.SUCCEEDED  # a finished answer is never re-queued
+    entry = LogEntry.objects.get(object_id=str(failed.pk))
+    assert (entry.user, entry.action_flag) == (admin_user, CHANGE)
+    assert "Re-queued by admin-ada" in entry.change_message
