@@ -37,6 +37,19 @@ from engine_probe import fixed_probe_set, non_spine_crops  # noqa: E402
 OUT = ROOT / "bench" / "out" / "engine_ood.json"
 
 
+def probe_flags(predictor, grays: list, held_out: list) -> tuple[dict[str, list[bool]], list[str]]:
+    """The OOD flag of every probe image, by category, and the names of the probes it missed."""
+    probes = fixed_probe_set() + non_spine_crops(grays, [Path(str(s.source)).name for s in held_out])
+    by_category: dict[str, list[bool]] = defaultdict(list)
+    missed = []
+    for name, image in probes:
+        result = predictor.predict(image)
+        by_category[probe_category(name)].append(result.out_of_distribution)
+        if not result.out_of_distribution:
+            missed.append(name)
+    return by_category, missed
+
+
 def main() -> None:
     import django
 
@@ -73,14 +86,7 @@ def main() -> None:
 
     reframed = {name: float(np.mean([predictor.predict(np.clip(fn(g), 0, 1).astype(np.float32)).out_of_distribution
                                      for g in grays])) for name, fn in PERTURBATIONS.items()}
-    probes = fixed_probe_set() + non_spine_crops(grays, [Path(str(s.source)).name for s in held_out])
-    by_category: dict[str, list[bool]] = defaultdict(list)
-    flagged_names = []
-    missed = []
-    for name, image in probes:
-        result = predictor.predict(image)
-        by_category[probe_category(name)].append(result.out_of_distribution)
-        (flagged_names if result.out_of_distribution else missed).append(name)
+    by_category, missed = probe_flags(predictor, grays, held_out)
     threshold = predictor.ood.threshold
     all_flags = [f for flags in by_category.values() for f in flags]
     without_strips = [f for c, flags in by_category.items() if not c.startswith("non-spine crops") for f in flags]

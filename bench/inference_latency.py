@@ -100,23 +100,16 @@ def images() -> list[tuple[str, bytes]]:
     return [(f"synthetic{i}.png", png_bytes(width=600, height=1200, seed=i)) for i in range(300)]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--total", type=int, default=500)
-    args = parser.parse_args()
-
+def setup() -> tuple[object, str]:
+    """A fresh database with the shipped (or an untrained, same-cost) model active; returns the
+    bench clinician and where the model came from."""
     fresh_database()
     import django
 
     django.setup()
     import redis
-    from django.core.files.uploadedfile import SimpleUploadedFile
     from django.core.management import call_command
-    from django.db import connection
 
-    from cases.models import Case
-    from cases.services import radiograph_upload
-    from inference.models import Prediction
     from registry.services import model_version_activate, model_version_register
     from tests.inference.support import build_checkpoint_bytes, make_user
 
@@ -129,28 +122,56 @@ def main() -> None:
         data, model_source = build_checkpoint_bytes(input_size=256), "untrained EfficientNet-Lite0 (256 px), same cost"
     version, _ = model_version_register(data=data, name="bench")
     model_version_activate(model_version=version, user=None, reason="bench")
-    user = make_user("bench-clinician", "clinician")
-    pool = images()
-    cursor = {"i": 0, "case": None}
+    return make_user("bench-clinician", "clinician"), model_source
 
-    def new_case() -> Case:
-        return Case.objects.create(owner=user, patient_reference=f"BENCH-{time.time_ns()}")
 
-    def next_file() -> tuple[str, bytes]:
+def start_worker() -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "scoliosis_portal", "worker", "-P", "threads",
+         "-c", "2", "-Q", "celery", "-n", "bench@%h", "--without-gossip", "--without-mingle",
+         "--without-heartbeat", "--loglevel", "WARNING"],
+        cwd=ROOT, env={**os.environ}, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=open(MEDIA / "worker.log", "w"),
+    )
+
+
+class LatencyBench:
+    """Uploads through the real service and waits for the worker's predictions."""
+
+    def __init__(self, user, worker: subprocess.Popen) -> None:
+        self.user, self.worker, self.pool = user, worker, images()
+        self.i, self.case = 0, None
+
+    def new_case(self):
+        from cases.models import Case
+
+        return Case.objects.create(owner=self.user, patient_reference=f"BENCH-{time.time_ns()}")
+
+    def next_file(self) -> tuple[str, bytes]:
         # Every image once per case (the same bytes twice in one case are refused as duplicates).
-        if cursor["case"] is None or cursor["i"] % len(pool) == 0:
-            cursor["case"] = new_case()
-        name, raw = pool[cursor["i"] % len(pool)]
-        cursor["i"] += 1
+        if self.case is None or self.i % len(self.pool) == 0:
+            self.case = self.new_case()
+        name, raw = self.pool[self.i % len(self.pool)]
+        self.i += 1
         return name, raw
 
-    def upload(case: Case, name: str, raw: bytes) -> tuple[int, float]:
+    def upload(self, case, name: str, raw: bytes) -> tuple[int, float]:
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        from cases.services import radiograph_upload
+
         started = time.perf_counter()
         ct = "image/png" if name.endswith(".png") else "image/jpeg"
-        [radiograph] = radiograph_upload(user=user, case=case, files=[SimpleUploadedFile(name, raw, ct)])
+        [radiograph] = radiograph_upload(user=self.user, case=case, files=[SimpleUploadedFile(name, raw, ct)])
         return radiograph.pk, started
 
-    def wait_done(radiograph_ids: list[int], timeout: float = 600, on_progress=None) -> dict[int, float]:
+    def upload_next(self) -> tuple[int, float]:
+        name, raw = self.next_file()
+        return self.upload(self.case, name, raw)
+
+    def wait_done(self, radiograph_ids: list[int], timeout: float = 600, on_progress=None) -> dict[int, float]:
+        from inference.models import Prediction
+
         done: dict[int, float] = {}
         deadline = time.perf_counter() + timeout
         while len(done) < len(radiograph_ids) and time.perf_counter() < deadline:
@@ -166,53 +187,40 @@ def main() -> None:
             time.sleep(0.01)
         return done
 
-    env = {**os.environ}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "scoliosis_portal", "worker", "-P", "threads",
-         "-c", "2", "-Q", "celery", "-n", "bench@%h", "--without-gossip", "--without-mingle",
-         "--without-heartbeat", "--loglevel", "WARNING"],
-        cwd=ROOT, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=open(MEDIA / "worker.log", "w"),
-    )
-    results: dict = {
-        "model": model_source,
-        "worker": "1 process, -P threads -c 2, torch 2 threads",
-        "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
-        "load_average_at_start": os.getloadavg()[0],
-    }
-    try:
-        # 1. cold: the worker imports torch and loads the model on its first task.
-        name, raw = next_file()
-        rid, started = upload(cursor["case"], name, raw)
-        results["cold_first_prediction_s"] = round(wait_done([rid])[rid] - started, 3)
-
-        # 2. single uploads on an idle worker.
+    def cold_and_singles(self, results: dict) -> None:
+        """1. cold: the worker imports torch and loads the model on its first task;
+        2. single uploads on an idle worker."""
+        rid, started = self.upload_next()
+        results["cold_first_prediction_s"] = round(self.wait_done([rid])[rid] - started, 3)
         singles = []
         for _ in range(20):
-            name, raw = next_file()
-            rid, started = upload(cursor["case"], name, raw)
-            singles.append(wait_done([rid])[rid] - started)
+            rid, started = self.upload_next()
+            singles.append(self.wait_done([rid])[rid] - started)
             if len(singles) == 9:  # the cold one + 9
-                results["rss_mb_after_predictions"] = {"10": round(rss_mb(worker.pid), 1)}
+                results["rss_mb_after_predictions"] = {"10": round(rss_mb(self.worker.pid), 1)}
         results["single_upload_latency"] = summary(singles)
 
-        # 3. twenty at once.
-        burst_case = new_case()
-        burst_files = [pool[i % len(pool)] for i in range(20)]
-        with ThreadPoolExecutor(20) as executor:
-            def go(item):
-                try:
-                    return upload(burst_case, *item)
-                finally:
-                    from django.db import connection as c
+    def burst(self, results: dict) -> None:
+        """3. twenty at once."""
+        from inference.models import Prediction
 
-                    c.close()
+        burst_case = self.new_case()
+        burst_files = [self.pool[i % len(self.pool)] for i in range(20)]
+
+        def go(item):
+            try:
+                return self.upload(burst_case, *item)
+            finally:
+                from django.db import connection as c
+
+                c.close()
+
+        with ThreadPoolExecutor(20) as executor:
             sent = list(executor.map(go, burst_files))
-        done = wait_done([rid for rid, _ in sent])
-        burst = [done[rid] - started for rid, started in sent if rid in done]
+        done = self.wait_done([rid for rid, _ in sent])
         ids = [rid for rid, _ in sent]
         rows = list(Prediction.objects.filter(radiograph_id__in=ids).values_list("radiograph_id", "status"))
-        results["burst_20_latency"] = summary(burst)
+        results["burst_20_latency"] = summary([done[rid] - started for rid, started in sent if rid in done])
         results["burst_20_integrity"] = {
             "uploads": len(ids),
             "predictions": len(rows),
@@ -220,28 +228,25 @@ def main() -> None:
             "succeeded": sum(s == "succeeded" for _, s in rows),
         }
 
+    def bulk(self, results: dict, total: int) -> None:
+        """4. bulk: keep the worker busy up to `total` predictions, sampling its RSS."""
+        from inference.models import Prediction
+
         done_so_far = Prediction.objects.filter(status="succeeded").count()
-        # 4. bulk: keep the worker busy up to --total predictions.
-        remaining = args.total - done_so_far
-        bulk_ids: list[int] = []
         t0 = time.perf_counter()
-        for _ in range(remaining):
-            name, raw = next_file()
-            rid, _ = upload(cursor["case"], name, raw)
-            bulk_ids.append(rid)
+        bulk_ids = [self.upload_next()[0] for _ in range(total - done_so_far)]
         upload_s = time.perf_counter() - t0
         samples = results["rss_mb_after_predictions"]
 
         def sample(n_bulk_done: int) -> None:
             # RSS every 100 predictions: a plateau is allocator warm-up, a slope is a leak.
-            total = done_so_far + n_bulk_done
-            if total // 100 * 100 > max(int(k) for k in samples) and total % 100 < 10:
-                samples[str(total)] = round(rss_mb(worker.pid), 1)
+            done_total = done_so_far + n_bulk_done
+            if done_total // 100 * 100 > max(int(k) for k in samples) and done_total % 100 < 10:
+                samples[str(done_total)] = round(rss_mb(self.worker.pid), 1)
 
-        done = wait_done(bulk_ids, timeout=3600, on_progress=sample)
+        done = self.wait_done(bulk_ids, timeout=3600, on_progress=sample)
         elapsed = max(done.values()) - t0
-        total_done = Prediction.objects.filter(status="succeeded").count()
-        results["rss_mb_after_predictions"][str(total_done)] = round(rss_mb(worker.pid), 1)
+        samples[str(Prediction.objects.filter(status="succeeded").count())] = round(rss_mb(self.worker.pid), 1)
         results["bulk"] = {
             "predictions": len(done),
             "uploads_took_s": round(upload_s, 1),
@@ -249,14 +254,39 @@ def main() -> None:
             "throughput_per_minute": round(len(done) / elapsed * 60, 1),
             "failed": Prediction.objects.filter(status="failed").count(),
         }
-        rss = results["rss_mb_after_predictions"]
-        first, last = list(rss.values())[0], list(rss.values())[-1]
+        first, last = list(samples.values())[0], list(samples.values())[-1]
         results["rss_growth_percent"] = round((last - first) / first * 100, 1)
-        timings = list(Prediction.objects.filter(status="succeeded").values_list("timings_ms", flat=True))
-        keys = sorted({k for t in timings for k in t})
-        results["worker_side_median_ms"] = {
-            k: round(statistics.median([t[k] for t in timings if k in t]), 1) for k in keys
-        }
+
+
+def worker_side_medians() -> dict[str, float]:
+    from inference.models import Prediction
+
+    timings = list(Prediction.objects.filter(status="succeeded").values_list("timings_ms", flat=True))
+    keys = sorted({k for t in timings for k in t})
+    return {k: round(statistics.median([t[k] for t in timings if k in t]), 1) for k in keys}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--total", type=int, default=500)
+    args = parser.parse_args()
+
+    user, model_source = setup()
+    from django.db import connection
+
+    worker = start_worker()
+    bench = LatencyBench(user, worker)
+    results: dict = {
+        "model": model_source,
+        "worker": "1 process, -P threads -c 2, torch 2 threads",
+        "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
+        "load_average_at_start": os.getloadavg()[0],
+    }
+    try:
+        bench.cold_and_singles(results)
+        bench.burst(results)
+        bench.bulk(results, args.total)
+        results["worker_side_median_ms"] = worker_side_medians()
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)

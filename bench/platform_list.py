@@ -52,16 +52,60 @@ def setup_django() -> None:
     call_command("migrate", verbosity=0)
 
 
-def seed() -> dict:
-    """1 admin, 20 clinicians, 10,000 cases, 30,000 radiographs (idempotent)."""
+def _seed_cases(clinicians: list) -> None:
+    """Cases up to N_CASES, each with N_RADIOGRAPHS_PER_CASE rows sharing one stored image."""
     import numpy as np
-    from django.contrib.auth import get_user_model
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
     from PIL import Image
 
     from cases.models import Case, ImageFormat, Radiograph, Sex
-    from cases.services import roles_ensure, thumbnail_name_for
+    from cases.services import thumbnail_name_for
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((128, 96), 128, np.uint8)).save(buffer, format="PNG")
+    image_name = default_storage.save("radiographs/bench-shared.png", ContentFile(buffer.getvalue()))
+    default_storage.save(thumbnail_name_for(image_name), ContentFile(buffer.getvalue()))
+    sexes = [Sex.FEMALE, Sex.MALE]
+    cases = Case.objects.bulk_create(
+        [
+            Case(
+                owner=clinicians[i % N_CLINICIANS],
+                patient_reference=f"MRN-{i:06d}",
+                sex=sexes[i % 2],
+                birth_year=1990 + i % 25,
+                notes="bench",
+            )
+            for i in range(N_CASES - Case.objects.count())
+        ],
+        batch_size=2000,
+    )
+    Radiograph.objects.bulk_create(
+        [
+            Radiograph(
+                case=case,
+                image=image_name,
+                source_format=ImageFormat.PNG,
+                content_type="image/png",
+                sha256=hashlib.sha256(f"{case.pk}-{k}-{uuid.uuid4()}".encode()).hexdigest(),
+                size_bytes=len(buffer.getvalue()),
+                width=96,
+                height=128,
+                uploaded_by=case.owner,
+            )
+            for case in cases
+            for k in range(N_RADIOGRAPHS_PER_CASE)
+        ],
+        batch_size=5000,
+    )
+
+
+def seed() -> dict:
+    """1 admin, 20 clinicians, 10,000 cases, 30,000 radiographs (idempotent)."""
+    from django.contrib.auth import get_user_model
+
+    from cases.models import Case, Radiograph
+    from cases.services import roles_ensure
 
     User = get_user_model()
     groups = roles_ensure()
@@ -75,42 +119,7 @@ def seed() -> dict:
         user.groups.add(groups["clinician"])
         clinicians.append(user)
     if Case.objects.count() < N_CASES:
-        buffer = io.BytesIO()
-        Image.fromarray(np.full((128, 96), 128, np.uint8)).save(buffer, format="PNG")
-        image_name = default_storage.save("radiographs/bench-shared.png", ContentFile(buffer.getvalue()))
-        default_storage.save(thumbnail_name_for(image_name), ContentFile(buffer.getvalue()))
-        sexes = [Sex.FEMALE, Sex.MALE]
-        cases = Case.objects.bulk_create(
-            [
-                Case(
-                    owner=clinicians[i % N_CLINICIANS],
-                    patient_reference=f"MRN-{i:06d}",
-                    sex=sexes[i % 2],
-                    birth_year=1990 + i % 25,
-                    notes="bench",
-                )
-                for i in range(N_CASES - Case.objects.count())
-            ],
-            batch_size=2000,
-        )
-        Radiograph.objects.bulk_create(
-            [
-                Radiograph(
-                    case=case,
-                    image=image_name,
-                    source_format=ImageFormat.PNG,
-                    content_type="image/png",
-                    sha256=hashlib.sha256(f"{case.pk}-{k}-{uuid.uuid4()}".encode()).hexdigest(),
-                    size_bytes=len(buffer.getvalue()),
-                    width=96,
-                    height=128,
-                    uploaded_by=case.owner,
-                )
-                for case in cases
-                for k in range(N_RADIOGRAPHS_PER_CASE)
-            ],
-            batch_size=5000,
-        )
+        _seed_cases(clinicians)
     from django.db import connection
 
     with connection.cursor() as cursor:

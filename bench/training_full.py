@@ -143,7 +143,9 @@ def sample_latency(url: str, token: str, until, pause: float = 0.1, minimum: int
     return values
 
 
-def main() -> None:
+def seed_platform() -> dict:
+    """A fresh database with the active model, an admin, a clinician with confirmed uploads and
+    25 cases, and their API tokens."""
     fresh_database()
     import django
 
@@ -155,7 +157,6 @@ def main() -> None:
     from cases.models import Case
     from registry.services import model_version_activate, model_version_register
     from tests.inference.support import build_checkpoint_bytes, make_user
-    from training.models import TrainingRun
 
     call_command("migrate", verbosity=0)
     redis.Redis.from_url(BROKER).flushdb()
@@ -171,10 +172,13 @@ def main() -> None:
     uploads = make_confirmed_uploads(admin, clinician)
     for i in range(25 - Case.objects.filter(owner=clinician).count()):
         Case.objects.create(owner=clinician, patient_reference=f"BENCH-EXTRA-{i}")
-    clinician_token = Token.objects.create(user=clinician).key
-    admin_token = Token.objects.create(user=admin).key
+    return {"model_source": model_source, "uploads": uploads,
+            "clinician_token": Token.objects.create(user=clinician).key,
+            "admin_token": Token.objects.create(user=admin).key}
 
-    port = free_port()
+
+def start_processes(port: int) -> tuple[subprocess.Popen, subprocess.Popen]:
+    """gunicorn (2 sync workers) and a niced solo Celery worker on the training queue."""
     env = {**os.environ}
     log = open(MEDIA / "processes.log", "w")
     web = subprocess.Popen(
@@ -184,8 +188,43 @@ def main() -> None:
         ["nice", "-n", "10", sys.executable, "-m", "celery", "-A", "scoliosis_portal", "worker", "-P", "solo",
          "-Q", "training", "-n", "bench-training@%h", "--without-gossip", "--without-mingle",
          "--loglevel", "WARNING"], cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=log)
+    return web, worker
+
+
+def stop_processes(*procs: subprocess.Popen) -> None:
+    for proc in procs:
+        os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def run_summary(run, posted: float) -> dict:
+    evaluation = run.evaluation or {}
+    return {
+        "status": run.status, "error": run.error, "hyperparameters": run.hyperparameters,
+        "dataset": run.dataset,
+        "seconds_started_to_finished": round((run.finished_at - run.started_at).total_seconds(), 1),
+        "seconds_posted_to_finished": round(run.finished_at.timestamp() - posted, 1),
+        "candidate_eval": {k: v for k, v in (evaluation.get("candidate") or {}).get("metrics", {}).items()
+                           if isinstance(v, float)},
+        "active_eval_macro_f1": ((evaluation.get("active") or {}).get("metrics") or {}).get("macro_f1"),
+        "gate": evaluation.get("gate", {}).get("summary"),
+        "log_tail": run.log_tail.splitlines()[-15:],
+    }
+
+
+def main() -> None:
+    seeded = seed_platform()
+    from training.models import TrainingRun
+
+    clinician_token, admin_token = seeded["clinician_token"], seeded["admin_token"]
+    port = free_port()
+    web, worker = start_processes(port)
     base = f"http://127.0.0.1:{port}/api/v1"
-    results: dict = {"active_model": model_source, "confirmed_uploads": uploads,
+    results: dict = {"active_model": seeded["model_source"], "confirmed_uploads": seeded["uploads"],
                      "web": "gunicorn 2 sync workers", "worker": "celery -P solo -Q training, nice 10, torch 2 threads"}
     try:
         for _ in range(150):
@@ -204,29 +243,12 @@ def main() -> None:
             return TrainingRun.objects.get(pk=run_id).status in {"succeeded", "failed", "cancelled"}
 
         during = sample_latency(f"{base}/cases/", clinician_token, until=finished, minimum=10)
-        run = TrainingRun.objects.get(pk=run_id)
         results["case_list_during_training"] = latency_summary(during)
         results["p95_ratio_during_vs_idle"] = round(
             results["case_list_during_training"]["p95_ms"] / results["case_list_idle"]["p95_ms"], 2)
-        results["run"] = {
-            "status": run.status, "error": run.error, "hyperparameters": run.hyperparameters,
-            "dataset": run.dataset,
-            "seconds_started_to_finished": round((run.finished_at - run.started_at).total_seconds(), 1),
-            "seconds_posted_to_finished": round(run.finished_at.timestamp() - posted, 1),
-            "candidate_eval": {k: v for k, v in ((run.evaluation or {}).get("candidate") or {}).get("metrics", {}).items()
-                               if isinstance(v, float)},
-            "active_eval_macro_f1": (((run.evaluation or {}).get("active") or {}).get("metrics") or {}).get("macro_f1"),
-            "gate": (run.evaluation or {}).get("gate", {}).get("summary"),
-            "log_tail": run.log_tail.splitlines()[-15:],
-        }
+        results["run"] = run_summary(TrainingRun.objects.get(pk=run_id), posted)
     finally:
-        for proc in (web, worker):
-            os.killpg(proc.pid, signal.SIGTERM)
-        for proc in (web, worker):
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_processes(web, worker)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

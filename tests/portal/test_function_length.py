@@ -26,3 +26,7 @@ def test_checker_finds_a_long_method_and_ignores_a_short_one(tmp_path):
         """) + body + "\n\n    def short(self):\n        return 1\n")
 
     assert list(checker.long_functions(source)) == [("Thing.long", 2, 62)]
+
+
+def test_no_function_in_the_project_is_over_60_lines(capsys):
+    assert _checker().main(ROOT) == 0, capsys.readouterr().out

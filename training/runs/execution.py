@@ -320,7 +320,7 @@ def _evaluate_register_and_gate(
             model_version_activate(
                 model_version=version,
                 user=None,
-                reason=f"auto-promoted by training run #{run.pk}: {decision.summary}"[:500],
+                reason=f"activated by the promotion gate of training run #{run.pk}: {decision.summary}"[:500],
             )
         evaluation_record = {
             "n": len(common),
@@ -329,7 +329,7 @@ def _evaluate_register_and_gate(
             "gate": decision.as_dict(),
             "promoted": decision.passed,
         }
-        reporter.log_line("promoted to active" if decision.passed else "kept as candidate")
+        reporter.log_line("activated by the gate" if decision.passed else "kept as candidate")
         _finish(
             run.pk, TrainingRunStatus.SUCCEEDED,
             progress=1.0, evaluation=evaluation_record, log_tail=reporter.log, history=reporter.history,
