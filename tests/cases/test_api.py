@@ -136,6 +136,34 @@ def test_upload_several_files_returns_201_with_the_radiographs(api_as, clinician
     assert created[2]["dicom_url"].endswith(f"/api/v1/radiographs/{created[2]['id']}/dicom/")
 
 
+def test_upload_tells_the_registered_receivers_after_commit_and_survives_a_failing_one(
+    api_as, clinician, case, django_capture_on_commit_callbacks
+):
+    from cases import hooks
+
+    told: list[list[int]] = []
+
+    def listening(sender, radiograph_ids, **kwargs):
+        told.append(radiograph_ids)
+
+    def broken(sender, radiograph_ids, **kwargs):
+        raise RuntimeError("an app above is broken")
+
+    hooks.radiographs_uploaded.connect(broken, dispatch_uid="test-broken")
+    hooks.radiographs_uploaded.connect(listening, dispatch_uid="test-listening")
+    try:
+        url = reverse("cases_api:radiograph_upload", args=[case.pk])
+        with django_capture_on_commit_callbacks(execute=True):
+            response = api_as(clinician).post(url, {"file": [upload(png_bytes(seed=5), "a.png")]}, format="multipart")
+    finally:
+        hooks.radiographs_uploaded.disconnect(dispatch_uid="test-broken")
+        hooks.radiographs_uploaded.disconnect(dispatch_uid="test-listening")
+
+    assert response.status_code == 201, response.content
+    assert told == [[response.json()["radiographs"][0]["id"]]]
+    assert Radiograph.objects.filter(case=case).count() == 1
+
+
 def test_upload_with_a_bad_file_is_400_with_an_error_per_file_and_stores_nothing(
     api_as, clinician, case, media_dir
 ):
