@@ -14,7 +14,7 @@ from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from PIL import Image
 
-from cases.models import Case, ImageFormat, Radiograph
+from cases.models import BurnedInAnnotation, Case, ImageFormat, Radiograph
 from training.models import ModelVersion
 from training.services import model_version_activate, model_version_register
 
@@ -99,6 +99,8 @@ def make_radiograph(case: Case, *, data: bytes | None = None, seed: int = 0) -> 
         size_bytes=len(data),
         width=160,
         height=240,
+        # Synthetic pixels with no text: free of burned-in annotation, so training may use it.
+        burned_in_annotation=BurnedInAnnotation.NO,
         uploaded_by=case.owner,
     )
     radiograph.image.save("upload.png", ContentFile(data), save=False)
