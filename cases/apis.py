@@ -34,6 +34,7 @@ from cases.services import (
     case_update,
     radiograph_upload,
 )
+from cases.uploads import parses_uploads
 
 
 class CasePagination(PageNumberPagination):
@@ -249,6 +250,7 @@ class CaseDetailApi(APIView):
         return Response(CaseDetailSerializer(case, context={"request": request}).data)
 
 
+@parses_uploads
 class RadiographUploadApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 

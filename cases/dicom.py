@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import uuid
 import zlib
 from importlib.metadata import version
 
@@ -285,10 +286,9 @@ class _KeyedUids(dict):
         return None
 
     def get(self, key, default=None) -> str:
-        from pydicom.uid import generate_uid
-
-        secret = salted_hmac("cases.dicom.uid", str(key), secret=settings.SECRET_KEY).hexdigest()
-        return generate_uid(prefix=None, entropy_srcs=[secret])
+        digest = salted_hmac("cases.dicom.uid", str(key), secret=settings.SECRET_KEY).digest()
+        # A UUID-derived UID (PS3.5 B.2): name-based, so the same source UID maps to the same one.
+        return f"2.25.{uuid.UUID(bytes=digest[:16], version=5).int}"
 
 
 def _anonymizer_rules() -> dict:

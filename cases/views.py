@@ -28,6 +28,7 @@ from cases.services import (
     case_update,
     radiograph_upload,
 )
+from cases.uploads import parses_uploads
 
 PAGE_SIZE = 25
 # The inference app may provide this partial to show the model's answer on a radiograph page.
@@ -105,6 +106,7 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     return render(request, "cases/case_detail.html", _case_detail_context(request, case))
 
 
+@parses_uploads
 @login_required
 @require_POST
 def radiograph_upload_view(request: HttpRequest, case_id: int) -> HttpResponse:

@@ -42,8 +42,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # Before anything reads the body: refuses oversized sign-in requests unread.
-    "cases.uploads.AuthBodyLimitMiddleware",
+    # Before anything reads the body (CSRF reads request.POST): oversized sign-in bodies and
+    # upload files over UPLOAD_MAX_BYTES get a 413.
+    "cases.uploads.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -173,13 +174,11 @@ if not 0 < UPLOAD_MAX_PIXELS <= ENGINE_MAX_PIXELS:
         f"({ENGINE_MAX_PIXELS:,} pixels): the model could not read a larger upload."
     )
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-# Uploaded files stream to a temporary file past this size, and the handler stops reading a file
-# as soon as it passes UPLOAD_MAX_BYTES (cases.uploads).
+# Every uploaded file streams to a temporary file (no in-memory handler, so the size limit holds
+# for small requests too) and the handler stops reading a file as soon as it passes
+# UPLOAD_MAX_BYTES (cases.uploads).
 FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
-FILE_UPLOAD_HANDLERS = [
-    "django.core.files.uploadhandler.MemoryFileUploadHandler",
-    "cases.uploads.SizeLimitedTemporaryFileUploadHandler",
-]
+FILE_UPLOAD_HANDLERS = ["cases.uploads.SizeLimitedTemporaryFileUploadHandler"]
 FILE_UPLOAD_TEMP_DIR = env("FILE_UPLOAD_TEMP_DIR", default=None)
 # Sign-in endpoints take a username and a password, never more than this.
 AUTH_MAX_BODY_BYTES = env.int("AUTH_MAX_BODY_BYTES", default=1024 * 1024)
