@@ -259,12 +259,15 @@ def test_uids_are_replaced_consistently_within_a_study_across_uploads(clinician,
     assert copy_a.SOPInstanceUID != copy_b.SOPInstanceUID
 
 
-def test_jpeg_and_png_are_flagged_as_possibly_carrying_burned_in_text(clinician, case):
+def test_jpeg_and_png_are_flagged_as_possibly_carrying_burned_in_text(client, clinician, case):
     radiographs = radiograph_upload(
         user=clinician, case=case, files=[upload(jpeg_bytes(), "a.jpg"), upload(png_bytes(), "b.png")]
     )
     assert [r.burned_in_annotation for r in radiographs] == [BurnedInAnnotation.UNKNOWN] * 2
     assert all(r.burned_in_flagged for r in radiographs)
+    client.force_login(clinician)
+    body = client.get(f"/api/v1/radiographs/{radiographs[0].pk}/").json()
+    assert body["burned_in_annotation"] == "unknown" and body["burned_in_flagged"] is True
 
 
 def _confirmed(radiograph: Radiograph, *, burned_in: str) -> Radiograph:
