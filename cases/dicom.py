@@ -64,7 +64,7 @@ def _dicom_check(data: bytes) -> CheckedImage:
         )
     if syntax in NATIVE_SYNTAXES:
         _native_length_check(dataset, shape)
-    rendered, bit_depth = _dicom_render(dataset, shape)
+    rendered, bit_depth = _dicom_render(dataset, shape, syntax)
     rows, columns = shape[0], shape[1]
     buffer = io.BytesIO()
     Image.fromarray(rendered).save(buffer, format="PNG")
@@ -209,42 +209,75 @@ def _native_length_check(dataset, shape: tuple[int, int, int, int, int]) -> None
         )
 
 
-def _dicom_render(dataset, shape: tuple[int, int, int, int, int]) -> tuple[np.ndarray, int]:
+def _dicom_render(
+    dataset, shape: tuple[int, int, int, int, int], syntax: str
+) -> tuple[np.ndarray, int]:
     """Pixels as a clinician would see them: modality LUT, then VOI LUT/window, MONOCHROME1
-    inverted so that bone is bright, stretched to 16 bits (8 if the source has no more)."""
+    inverted so that bone is bright, stretched to 16 bits (8 if the source has no more).
+
+    Native grey pixels are read in place (a view of the pixel data, no copy) and the stored
+    bits are masked and sign-extended inside the lookup table, so the only full-size array
+    made is the rendered film."""
+    rows, columns, samples, allocated, stored = shape
+    if samples == 1 and syntax in NATIVE_SYNTAXES:
+        big_endian = syntax == "1.2.840.10008.1.2.2"
+        dtype = np.dtype(np.uint8) if allocated == 8 else np.dtype(">u2" if big_endian else "<u2")
+        raw = np.frombuffer(dataset.PixelData, dtype=dtype, count=rows * columns).reshape(rows, columns)
+        signed = int(dataset.get("PixelRepresentation", 0) or 0) == 1
+        domain = _stored_values(allocated, stored, signed=signed)
+    else:
+        pixels = _decoded(dataset)
+        if samples == 3:
+            if pixels.shape != (rows, columns, 3) or pixels.dtype != np.uint8:
+                raise UploadRejected("unsupported_format", "Unsupported DICOM colour layout.")
+            return np.ascontiguousarray(pixels), 8
+        if pixels.shape != (rows, columns) or pixels.dtype.itemsize not in (1, 2):
+            raise UploadRejected("corrupt", "The DICOM pixel data does not match its header.")
+        unsigned = np.uint8 if pixels.dtype.itemsize == 1 else np.uint16
+        raw = pixels.view(unsigned)
+        # Decoders have masked and sign-extended already: a raw value is the stored value.
+        domain = np.arange(np.iinfo(unsigned).max + 1, dtype=np.int64).astype(unsigned).view(
+            pixels.dtype
+        ).astype(np.int64)
+    out_dtype = np.uint16 if stored > 8 else np.uint8
+    lut = _display_lut(dataset, raw, domain, out_dtype)
+    return lut[raw], (16 if out_dtype == np.uint16 else 8)
+
+
+def _decoded(dataset) -> np.ndarray:
+    from pydicom.pixels import pixel_array
+
     try:
-        pixels = dataset.pixel_array
+        # The function, not Dataset.pixel_array: it does not keep a copy on the dataset.
+        return pixel_array(dataset)
     except MemoryError:
         raise
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for undecodable pixels
         syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
         label = getattr(syntax, "name", "unknown transfer syntax")
         raise UploadRejected("corrupt", f"The DICOM pixel data cannot be decoded ({label}).") from exc
-    rows, columns, samples, _, stored = shape
-    if samples == 3:
-        if pixels.ndim != 3 or pixels.shape[-1] != 3 or pixels.dtype != np.uint8:
-            raise UploadRejected("unsupported_format", "Unsupported DICOM colour layout.")
-        return np.ascontiguousarray(pixels), 8
-    if pixels.shape != (rows, columns) or pixels.dtype.itemsize not in (1, 2):
-        raise UploadRejected("corrupt", "The DICOM pixel data does not match its header.")
-    out_dtype = np.uint16 if stored > 8 else np.uint8
-    lut = _display_lut(dataset, pixels, out_dtype)
-    index = pixels.view(np.uint8 if pixels.dtype.itemsize == 1 else np.uint16)
-    return lut[index], (16 if out_dtype == np.uint16 else 8)
 
 
-def _display_lut(dataset, pixels: np.ndarray, out_dtype) -> np.ndarray:
-    """Output value for every possible stored value, indexed by the stored bits read unsigned.
+def _stored_values(allocated: int, stored: int, *, signed: bool) -> np.ndarray:
+    """The stored value of every possible raw sample: unused high bits masked off (old files
+    kept overlays there), and sign-extended from BitsStored when the pixels are signed."""
+    raw = np.arange(2**allocated, dtype=np.int64)
+    values = raw & ((1 << stored) - 1)
+    if signed:
+        values = np.where(values >= 1 << (stored - 1), values - (1 << stored), values)
+    return values
 
-    Modality and VOI lookups are monotonic per value, so computing them once per stored value and
-    indexing gives exactly what applying them to the whole image would, in a fraction of the
-    memory."""
+
+def _display_lut(dataset, raw: np.ndarray, domain: np.ndarray, out_dtype) -> np.ndarray:
+    """Output value for every possible raw sample (`domain` holds their stored values).
+
+    Applying the modality and VOI lookups once per possible value and then indexing gives
+    exactly what applying them to every pixel would, in a fraction of the memory; the stretch
+    covers the values present in the image."""
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-    unsigned = np.uint8 if pixels.dtype.itemsize == 1 else np.uint16
-    domain = np.arange(np.iinfo(unsigned).max + 1, dtype=np.int64).astype(unsigned).view(pixels.dtype)
-    low, high = pixels.min(), pixels.max()
-    present = (domain >= low) & (domain <= high)
+    present = np.zeros(domain.shape, dtype=bool)
+    present[raw] = True  # a histogram without a full-size temporary
     try:
         values = apply_voi_lut(apply_modality_lut(domain, dataset), dataset)
     except Exception as exc:  # noqa: BLE001 - malformed LUT attributes

@@ -290,3 +290,37 @@ def test_sign_in_endpoints_refuse_bodies_over_1_mb(client, path):
 def test_sign_in_endpoint_still_answers_a_normal_body(client, db):
     response = client.post("/api/v1/auth/token/", {"username": "nobody", "password": "wrong"})
     assert response.status_code in (400, 401)
+
+
+# --- rendering reads the stored bits only --------------------------------------------------------
+
+
+def _native(pixels_raw: np.ndarray, *, stored: int, signed: bool) -> bytes:
+    ds = _header(*pixels_raw.shape)
+    ds.BitsStored, ds.HighBit, ds.PixelRepresentation = stored, stored - 1, int(signed)
+    ds.PixelData = pixels_raw.astype("<u2").tobytes()
+    return _file(ds, pydicom.uid.ExplicitVRLittleEndian, _dataset_bytes(ds))
+
+
+def _rendered(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(image_check(data=data).image_bytes)))
+
+
+def test_bits_above_bits_stored_do_not_reach_the_rendered_film():
+    # Old equipment kept overlays (burned-in text) in the unused high bits of each sample.
+    clean = spine_pixels(width=96, height=128, maximum=4095).astype(np.uint16)
+    overlaid = clean.copy()
+    overlaid[40:60, 10:80] |= 0x8000
+    assert np.array_equal(
+        _rendered(_native(overlaid, stored=12, signed=False)),
+        _rendered(_native(clean, stored=12, signed=False)),
+    )
+
+
+def test_signed_pixels_are_sign_extended_from_bits_stored():
+    values = np.tile(np.linspace(-2000, 2000, 96).round().astype(np.int16), (128, 1))
+    raw = values.astype(np.int32) & 0x0FFF  # 12-bit two's complement, high bits clear
+    rendered = _rendered(_native(raw.astype(np.uint16), stored=12, signed=True))
+    row = rendered[0].astype(np.int64)
+    assert row[0] == 0 and row[-1] == 65535
+    assert np.all(np.diff(row) >= 0)  # -2000 darkest ... +2000 brightest, in order
