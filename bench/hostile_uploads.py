@@ -18,12 +18,13 @@ so that imports are done), so that no file benefits from memory another one alre
 Target: at most 300 MB growth for every file; every file refused or accepted with a clear
 message; a refused file leaves no row, no stored file and no temporary file.
 
-Measured (2 cores, gunicorn sync worker, 2026-12-02; main grew 770 MB on a deflated DICOM and
-1.2 GB on the 16-bit PNG): deflate bomb 100 MB (refused while inflating, at the 50 MB cap),
-16-bit 49 MP PNG 101 MB (accepted), 70 MP PNG 0.3 MB and 100 MP JPEG 4.9 MB (refused from their
-headers), truncated 16-bit PNG 44 MB, 60 MB file 3.7 MB (413 while streaming), the largest films
-accepted: native 16-bit 25 MP DICOM 237 MB, RGB 59 MP PNG 228 MB, RGB 59 MP JPEG 8.8 MB; every
-other file under 5 MB. Nothing left behind by any refused file.
+Measured (2 cores, gunicorn sync worker, 2026-12-02; issue 10 reported main growing 770 MB on a deflated DICOM and
+1.2 GB on the 16-bit PNG): deflate bomb 97 MB (refused while inflating, at the 50 MB cap),
+16-bit 49 MP PNG 101 MB (accepted), 70 MP PNG 0.4 MB and 100 MP JPEG 4.6 MB (refused from their
+headers), truncated 16-bit PNG 45 MB, 60 MB file 3.9 MB (413 while streaming), the largest films
+accepted: native 16-bit 25 MP DICOM 191 MB, RGB 59 MP PNG 228 MB (Pillow holds RGB at 4 bytes a
+pixel), RGB 59 MP JPEG 8.6 MB; every other file under 5 MB. Nothing left behind by any refused
+file.
 """
 from __future__ import annotations
 

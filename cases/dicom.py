@@ -146,7 +146,10 @@ def _inflate(data: bytes, meta, offset: int) -> bytes:
     meta.TransferSyntaxUID = EXPLICIT_VR_LITTLE_ENDIAN
     head = io.BytesIO()
     head.write(b"\x00" * 128 + b"DICM")
-    write_file_meta_info(head, meta, enforce_standard=True)
+    try:
+        write_file_meta_info(head, meta, enforce_standard=True)
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise UploadRejected("corrupt", "The DICOM file meta information is incomplete.") from exc
     parts.insert(0, head.getvalue())
     return b"".join(parts)
 

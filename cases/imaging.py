@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import warnings
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from cases.metadata import MetadataStripError, jpeg_strip_metadata, png_strip_metadata
 from cases.models import ImageFormat
+
+logger = logging.getLogger(__name__)
 
 THUMBNAIL_SIDE_PX = 320
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -100,14 +103,24 @@ def image_check(*, data: bytes) -> CheckedImage:
         raise UploadRejected("empty", "The file is empty (0 bytes).")
     if len(data) > max_upload_bytes():
         raise UploadRejected("too_large", too_large_message(max_upload_bytes()))
-    if data[DICOM_MAGIC_OFFSET : DICOM_MAGIC_OFFSET + 4] == b"DICM":
-        from cases.dicom import dicom_check
+    try:
+        if data[DICOM_MAGIC_OFFSET : DICOM_MAGIC_OFFSET + 4] == b"DICM":
+            from cases.dicom import dicom_check
 
-        return dicom_check(data)
-    if data.startswith(PNG_MAGIC):
-        return _raster_check(data, ImageFormat.PNG)
-    if data.startswith(JPEG_MAGIC):
-        return _raster_check(data, ImageFormat.JPEG)
+            return dicom_check(data)
+        if data.startswith(PNG_MAGIC):
+            return _raster_check(data, ImageFormat.PNG)
+        if data.startswith(JPEG_MAGIC):
+            return _raster_check(data, ImageFormat.JPEG)
+    except UploadRejected:
+        raise
+    except MemoryError as exc:
+        raise UploadRejected("too_large", "The image is too large to decode.") from exc
+    except Exception as exc:
+        # Hostile input must never become a server error; the log keeps the bug for us to fix
+        # (the traceback holds no file name: those may carry patient data).
+        logger.exception("unexpected error while checking an upload")
+        raise UploadRejected("corrupt", "The file could not be read as an image.") from exc
     raise UploadRejected(
         "unsupported_format",
         "This is not a JPEG, PNG or DICOM image (its content was checked, not its name).",

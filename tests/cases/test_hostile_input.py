@@ -21,7 +21,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from cases.imaging import UploadRejected, image_check
 from cases.models import Radiograph
 from cases.services import radiograph_upload
-from tests.factories import dicom_bytes, png_bytes, spine_pixels, upload
+from tests.factories import dicom_bytes, jpeg_bytes, png_bytes, spine_pixels, upload
 
 SOP_CLASS = "1.2.840.10008.5.1.4.1.1.1.1"
 DEFLATED = "1.2.840.10008.1.2.1.99"
@@ -324,3 +324,40 @@ def test_signed_pixels_are_sign_extended_from_bits_stored():
     row = rendered[0].astype(np.int64)
     assert row[0] == 0 and row[-1] == 65535
     assert np.all(np.diff(row) >= 0)  # -2000 darkest ... +2000 brightest, in order
+
+
+# --- mutated files -------------------------------------------------------------------------------
+
+
+def _mutations(data: bytes, count: int, seed: int) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        mutated = bytearray(data)
+        if rng.random() < 0.3:
+            mutated = mutated[: int(rng.integers(1, len(mutated)))]
+        for _ in range(int(rng.integers(1, 8))):
+            position = int(rng.integers(0, len(mutated)))
+            mutated[position] = int(rng.integers(0, 256))
+        out.append(bytes(mutated))
+    return out
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: png_bytes(width=96, height=128),
+        lambda: jpeg_bytes(),
+        lambda: dicom_bytes(),
+        lambda: deflated_dicom(spine_pixels(width=96, height=128, maximum=4095)),
+    ],
+    ids=["png", "jpeg", "dicom", "deflated-dicom"],
+)
+def test_mutated_files_are_accepted_or_refused_with_a_message_never_an_unexpected_error(make, caplog):
+    for index, data in enumerate(_mutations(make(), 60, seed=7)):
+        try:
+            image_check(data=data)
+        except UploadRejected as exc:
+            assert exc.message, index
+    unexpected = [r for r in caplog.records if "unexpected error" in r.getMessage()]
+    assert not unexpected, unexpected[0].exc_text
