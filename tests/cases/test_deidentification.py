@@ -230,13 +230,23 @@ def test_nothing_identifying_survives_from_a_film_with_every_table_e11_attribute
     assert radiograph.burned_in_flagged
 
 
-def test_identity_is_declared_removed_only_when_the_film_declares_no_burned_in_text(clinician, case):
-    data, _ = full_table_dicom(burned_in="NO")
-    (radiograph,) = radiograph_upload(user=clinician, case=case, files=[upload(data, "clean.dcm")])
+@pytest.mark.parametrize(
+    ("declared", "removed", "stored_as", "flagged"),
+    [
+        ("NO", "YES", BurnedInAnnotation.NO, False),
+        ("YES", "NO", BurnedInAnnotation.YES, True),
+        (None, "NO", BurnedInAnnotation.UNKNOWN, True),
+    ],
+)
+def test_identity_is_declared_removed_only_when_the_film_declares_no_burned_in_text(
+    clinician, case, declared, removed, stored_as, flagged
+):
+    data, _ = full_table_dicom(burned_in=declared)
+    (radiograph,) = radiograph_upload(user=clinician, case=case, files=[upload(data, "film.dcm")])
     dataset = pydicom.dcmread(io.BytesIO(stored_copy(radiograph)))
-    assert dataset.PatientIdentityRemoved == "YES"
-    assert radiograph.burned_in_annotation == BurnedInAnnotation.NO
-    assert not radiograph.burned_in_flagged
+    assert dataset.PatientIdentityRemoved == removed
+    assert radiograph.burned_in_annotation == stored_as
+    assert radiograph.burned_in_flagged is flagged
 
 
 def _same_study(study_uid: str, instance: int) -> bytes:
