@@ -34,6 +34,7 @@ from cases.services import (
     case_update,
     radiograph_upload,
 )
+from cases.uploads import parses_uploads
 
 
 class CasePagination(PageNumberPagination):
@@ -52,13 +53,18 @@ class RadiographSerializer(serializers.ModelSerializer):
     prediction = serializers.SerializerMethodField()
     confirmed_label = serializers.SerializerMethodField()
     reads = serializers.SerializerMethodField()
+    burned_in_flagged = serializers.BooleanField(
+        read_only=True,
+        help_text="Text may be burned into the pixels and no admin has cleared the film: it is "
+        "kept out of label export and retraining.",
+    )
 
     class Meta:
         model = Radiograph
         fields = [
             "id", "case", "image_url", "thumbnail_url", "dicom_url", "width", "height",
             "content_type", "source_format", "bit_depth", "size_bytes", "uploaded_at",
-            "prediction", "confirmed_label", "reads",
+            "prediction", "confirmed_label", "reads", "burned_in_annotation", "burned_in_flagged",
         ]
         read_only_fields = fields
 
@@ -234,6 +240,7 @@ class CaseDetailApi(APIView):
         return Response(CaseDetailSerializer(case, context={"request": request}).data)
 
 
+@parses_uploads
 class RadiographUploadApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 

@@ -61,6 +61,28 @@ class ImageFormat(models.TextChoices):
     DICOM = "dicom", "DICOM"
 
 
+class BurnedInAnnotation(models.TextChoices):
+    """Whether text that may identify the patient is burned into the pixels.
+
+    Only a DICOM file that declares BurnedInAnnotation=NO is taken at its word. An absent
+    attribute, and every JPEG or PNG (which cannot declare it, and are often exports or photos
+    of films with a name or date on them), are unknown: treated as possibly identifying."""
+
+    NO = "no", "No (declared by the DICOM file)"
+    YES = "yes", "Yes (declared by the DICOM file)"
+    UNKNOWN = "unknown", "Unknown (not declared)"
+
+
+class RadiographQuerySet(models.QuerySet):
+    def free_of_burned_in_text(self) -> RadiographQuerySet:
+        """Films that may leave the clinical workflow (export, training): declared free of
+        burned-in text, or looked at and cleared by an admin."""
+        return self.filter(
+            models.Q(burned_in_annotation=BurnedInAnnotation.NO)
+            | models.Q(burned_in_cleared_at__isnull=False)
+        )
+
+
 def radiograph_upload_to(instance: Radiograph, filename: str) -> str:
     # Random names only: the client's file name may carry patient data.
     ext = {"jpeg": "jpg", "png": "png", "dicom": "png"}.get(instance.source_format, "bin")
@@ -89,6 +111,19 @@ class Radiograph(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="radiographs_uploaded"
     )
     uploaded_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Films that may carry the patient's name or date in their pixels stay out of export and
+    # training until an admin has looked (cases.services.radiograph_clear_burned_in).
+    burned_in_annotation = models.CharField(
+        max_length=8, choices=BurnedInAnnotation.choices, default=BurnedInAnnotation.UNKNOWN
+    )
+    burned_in_cleared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="radiographs_burned_in_cleared",
+    )
+    burned_in_cleared_at = models.DateTimeField(null=True, blank=True)
 
     # The agreed label (enough agreeing reads, or an admin's adjudication); what retraining uses.
     confirmed_label = models.CharField(max_length=64, blank=True, default="", db_index=True)
@@ -105,6 +140,7 @@ class Radiograph(models.Model):
     in_evaluation_set = models.BooleanField(default=False)
 
     history = HistoricalRecords()
+    objects = RadiographQuerySet.as_manager()
 
     class Meta:
         ordering = ["uploaded_at", "id"]
@@ -114,6 +150,11 @@ class Radiograph(models.Model):
 
     def __str__(self) -> str:
         return f"Radiograph {self.pk}"
+
+    @property
+    def burned_in_flagged(self) -> bool:
+        """Kept out of export and training: text may be burned in and no admin has cleared it."""
+        return self.burned_in_annotation != BurnedInAnnotation.NO and self.burned_in_cleared_at is None
 
 
 UNGRADABLE = "ungradable"

@@ -17,10 +17,11 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from cases import hooks
 from cases.imaging import CheckedImage, UploadRejected, image_check, upload_read
-from cases.models import Case, CaseStatus, Radiograph, Sex
+from cases.models import BurnedInAnnotation, Case, CaseStatus, Radiograph, Sex
 from scoliosis_portal.roles import Role, user_is_admin, user_is_clinician
 
 logger = logging.getLogger(__name__)
@@ -200,6 +201,9 @@ def _check_all(
     return checked, rejections
 
 
+_BURNED_IN = {"YES": BurnedInAnnotation.YES, "NO": BurnedInAnnotation.NO}
+
+
 def _radiograph_store(*, case: Case, user, image: CheckedImage, stored: _StoredNames) -> Radiograph:
     radiograph = Radiograph(
         case=case,
@@ -210,6 +214,7 @@ def _radiograph_store(*, case: Case, user, image: CheckedImage, stored: _StoredN
         width=image.width,
         height=image.height,
         bit_depth=image.bit_depth,
+        burned_in_annotation=_BURNED_IN.get(image.burned_in_annotation, BurnedInAnnotation.UNKNOWN),
         uploaded_by=user,
     )
     radiograph.image.save(f"upload.{image.image_extension}", ContentFile(image.image_bytes), save=False)
@@ -271,6 +276,23 @@ def radiograph_upload(*, user, case: Case, files: Sequence[UploadedFile]) -> lis
         stored.delete_all()
         raise
     return radiographs
+
+
+@transaction.atomic
+def radiograph_clear_burned_in(*, user, radiograph: Radiograph) -> Radiograph:
+    """An admin has looked at the film and found no identifying text burned into it: it may now
+    be exported and used for training. Recorded in the radiograph's history (who and when)."""
+    if not user_is_admin(user):
+        raise PermissionDenied("Only admins may clear a film for export and training.")
+    radiograph = Radiograph.objects.select_for_update().get(pk=radiograph.pk)
+    if not radiograph.burned_in_flagged:
+        return radiograph
+    radiograph.burned_in_cleared_by = user
+    radiograph.burned_in_cleared_at = timezone.now()
+    radiograph._history_user = user
+    radiograph.save(update_fields=["burned_in_cleared_by", "burned_in_cleared_at"])
+    logger.info("radiograph %s cleared of burned-in annotation by user %s", radiograph.pk, user.pk)
+    return radiograph
 
 
 def _after_upload(*, radiograph_ids: list[int]) -> None:

@@ -11,4 +11,6 @@ from cases.services import stored_files_delete_on_commit, thumbnail_name_for
 @receiver(post_delete, sender=Radiograph, dispatch_uid="cases-radiograph-files")
 def radiograph_files_delete(sender, instance: Radiograph, **kwargs) -> None:
     name = instance.image.name
-    stored_files_delete_on_commit(names=[name, thumbnail_name_for(name) if name else ""])
+    stored_files_delete_on_commit(
+        names=[name, thumbnail_name_for(name) if name else "", instance.dicom_deidentified.name]
+    )

@@ -26,6 +26,7 @@ from cases.services import (
     case_update,
     radiograph_upload,
 )
+from cases.uploads import parses_uploads
 from scoliosis_portal.roles import user_is_admin
 
 PAGE_SIZE = 25
@@ -103,6 +104,7 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     return render(request, "cases/case_detail.html", _case_detail_context(request, case))
 
 
+@parses_uploads
 @login_required
 @require_POST
 def radiograph_upload_view(request: HttpRequest, case_id: int) -> HttpResponse:

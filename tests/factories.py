@@ -11,7 +11,7 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from factory.django import DjangoModelFactory
 
-from cases.models import Case, ImageFormat, Radiograph, Sex
+from cases.models import BurnedInAnnotation, Case, ImageFormat, Radiograph, Sex
 from tests.images import dicom_bytes, jpeg_bytes, png_bytes, spine_pixels
 
 __all__ = [
@@ -76,6 +76,8 @@ class RadiographFactory(DjangoModelFactory):
     width = 96
     height = 128
     bit_depth = 8
+    # Synthetic pixels with no text: declared free of burned-in annotation, as a DICOM could be.
+    burned_in_annotation = BurnedInAnnotation.NO
     sha256 = factory.LazyAttribute(lambda o: hashlib.sha256(o.image_bytes).hexdigest())
     size_bytes = factory.LazyAttribute(lambda o: len(o.image_bytes))
     image = factory.LazyAttribute(lambda o: ContentFile(o.image_bytes, name="factory.png"))

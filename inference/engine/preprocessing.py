@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from inference.engine.limits import MAX_PIXELS
+
 # Decoded radiographs are kept at most this large: enough head-room for the training crops
 # (which keep >= 60 % of the height) at the default input size, cheap to decode via JPEG draft.
 DECODE_MAX_SIDE = 640
@@ -31,7 +33,6 @@ DEFAULT_STD = 0.5
 # Percentiles for the contrast stretch: robust to burnt-in white text and black collimation.
 CONTRAST_LOW_PCT = 1.0
 CONTRAST_HIGH_PCT = 99.0
-MAX_PIXELS = 60_000_000  # refuse decompression bombs with a readable message
 
 ImageSource = str | os.PathLike | bytes | bytearray | IO[bytes] | Image.Image | np.ndarray
 

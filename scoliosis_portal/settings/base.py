@@ -4,9 +4,11 @@ Profiles (`dev`, `test`, `production`) are small overrides of this module.
 """
 from __future__ import annotations
 
+import runpy
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -43,6 +45,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body (CSRF reads request.POST): oversized sign-in bodies and
+    # upload files over UPLOAD_MAX_BYTES get a 413.
+    "cases.uploads.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -161,9 +166,26 @@ STORAGES = {
 # Upload limits.
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=50 * 1024 * 1024)
 UPLOAD_MIN_SIDE_PX = env.int("UPLOAD_MIN_SIDE_PX", default=64)
-UPLOAD_MAX_PIXELS = env.int("UPLOAD_MAX_PIXELS", default=100_000_000)
+# An upload the model would refuse must be refused at upload, so the limit is the engine's own
+# constant. Its file is read on its own: importing `inference.engine` would load torch into every
+# web process. A smaller limit may be set; a larger one is a configuration error.
+ENGINE_MAX_PIXELS = int(runpy.run_path(str(BASE_DIR / "inference" / "engine" / "limits.py"))["MAX_PIXELS"])
+UPLOAD_MAX_PIXELS = env.int("UPLOAD_MAX_PIXELS", default=ENGINE_MAX_PIXELS)
+if not 0 < UPLOAD_MAX_PIXELS <= ENGINE_MAX_PIXELS:
+    raise ImproperlyConfigured(
+        f"UPLOAD_MAX_PIXELS={UPLOAD_MAX_PIXELS} must be between 1 and the engine's limit "
+        f"({ENGINE_MAX_PIXELS:,} pixels): the model could not read a larger upload."
+    )
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Every uploaded file streams to a temporary file (no in-memory handler, so the size limit holds
+# for small requests too) and the handler stops reading a file as soon as it passes
+# UPLOAD_MAX_BYTES (cases.uploads).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+FILE_UPLOAD_HANDLERS = ["cases.uploads.SizeLimitedTemporaryFileUploadHandler"]
+FILE_UPLOAD_TEMP_DIR = env("FILE_UPLOAD_TEMP_DIR", default=None)
+# Sign-in endpoints take a username and a password, never more than this.
+AUTH_MAX_BODY_BYTES = env.int("AUTH_MAX_BODY_BYTES", default=1024 * 1024)
+AUTH_BODY_LIMITED_PATHS = ["/login/", "/admin/login/", "/api/v1/auth/"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -10,7 +10,7 @@ import uuid
 
 from django.core.files.base import ContentFile
 
-from cases.models import Case, ImageFormat, Radiograph
+from cases.models import BurnedInAnnotation, Case, ImageFormat, Radiograph
 from registry.models import ModelVersion
 from registry.services import model_version_activate, model_version_register
 from tests.factories import PASSWORD, UserFactory
@@ -84,6 +84,8 @@ def make_radiograph(case: Case, *, data: bytes | None = None, seed: int = 0) -> 
         size_bytes=len(data),
         width=160,
         height=240,
+        # Synthetic pixels with no text: free of burned-in annotation, so training may use it.
+        burned_in_annotation=BurnedInAnnotation.NO,
         uploaded_by=case.owner,
     )
     radiograph.image.save("upload.png", ContentFile(data), save=False)

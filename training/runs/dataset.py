@@ -47,9 +47,11 @@ def _storage_reader(name: str):
 
 
 def confirmed_radiographs():
-    """Radiographs with a confirmed, gradable label (what retraining uses)."""
+    """Radiographs with a confirmed, gradable label (what retraining and export use), without
+    films that may have identifying text burned in and that no admin has cleared."""
     return (
-        Radiograph.objects.exclude(confirmed_label="")
+        Radiograph.objects.free_of_burned_in_text()
+        .exclude(confirmed_label="")
         .exclude(confirmed_label=UNGRADABLE)
         .select_related("case")
         .order_by("pk")
