@@ -4,6 +4,7 @@ Profiles (`dev`, `test`, `production`) are small overrides of this module.
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -27,7 +28,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "django_filters",
     "axes",
@@ -107,10 +107,12 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "cases:case_list"
 LOGOUT_REDIRECT_URL = "login"
 
-# Throttle repeated failed logins (django-axes).
+# Throttle repeated failed logins (django-axes). Two independent counters: failures for one
+# username (from anywhere) and failures from one client address (for any username); either one
+# reaching the limit locks. A pair counter alone gave a new address unlimited guesses.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
@@ -164,7 +166,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",  # knox: hashed, expiring
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -271,3 +273,53 @@ TRAINING_PRETRAINED = env.bool("TRAINING_PRETRAINED", default=True)
 # Defaults of the admin's hyper-parameter form/API (bounded in training.runs.services).
 TRAINING_DEFAULT_HYPERPARAMETERS = env.json("TRAINING_DEFAULT_HYPERPARAMETERS", default={})
 # --- end training runs -------------------------------------------------------------------------
+
+# --- Accounts: tokens, sessions, second factor, client address (issue 10, point 5) -------------
+INSTALLED_APPS += [
+    "knox",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "accounts",
+]
+# django-otp reads the verified device from the session: right after authentication.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
+)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django_otp.middleware.OTPMiddleware") + 1,
+    "accounts.middleware.SecondFactorMiddleware",
+)
+# API tokens: django-rest-knox stores a SHA-512 digest only; each token expires.
+KNOX_TOKEN_MODEL = "accounts.ApiToken"
+# knox's own migrations create its (here swapped-out) table anyway; that orphan table would hold a
+# foreign key to auth_user that `flush` does not know about. Our token table is accounts' own.
+MIGRATION_MODULES = {"knox": None}
+API_TOKEN_TTL_HOURS = env.float("API_TOKEN_TTL_HOURS", default=8)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS),
+    "AUTH_HEADER_PREFIX": "Token",  # clients keep sending `Authorization: Token <key>`
+    "AUTO_REFRESH": False,
+}
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "auth_token": env("API_TOKEN_THROTTLE_RATE", default="10/minute"),
+}
+# Sessions end after this many idle hours (the expiry moves on with every request).
+SESSION_IDLE_HOURS = env.float("SESSION_IDLE_HOURS", default=8)
+SESSION_COOKIE_AGE = int(SESSION_IDLE_HOURS * 3600)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Reverse proxies in front of the app that append to X-Forwarded-For (compose: nginx, so 1).
+# 0 (the default, no proxy) trusts only the socket address. Axes and the DRF throttles agree.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "accounts.client_ip.client_ip"
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT
+# Second factor (django-otp TOTP) for admins. Self-enrolment: an admin without a device sets one
+# up after their password; off, `manage.py totp_enrol USER` is the only way to get one.
+ACCOUNTS_TOTP_SELF_ENROLMENT = env.bool("ACCOUNTS_TOTP_SELF_ENROLMENT", default=True)
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Spine X-ray screening")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows TOTP secrets or their QR codes
+# Throttle counters (DRF) live in the cache: shared by every worker process when CACHE_URL is Redis.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# --- end accounts -------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from cases.models import Radiograph, Review
 from cases.reviews import selectors
 from cases.reviews.services import in_evaluation_share, review_submit
 from tests.inference import support
+from tests.signin import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +26,7 @@ def _api(user=None) -> APIClient:
 
 def _page(user) -> Client:
     client = Client()
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 

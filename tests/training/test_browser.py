@@ -10,6 +10,7 @@ import pytest
 from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, requires_chromium
 from tests.factories import PASSWORD, UserFactory
 from tests.inference import support as inference_support
+from tests.signin import totp_code_now, totp_device_for
 from training.models import ModelVersion, TrainingRun
 
 pytestmark = [
@@ -53,6 +54,9 @@ def test_admin_starts_run_watches_progress_activates_and_rolls_back(
     page.get_by_label("Username").fill(live_admin.username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    # Admins then give the code of their authenticator (django-otp TOTP).
+    page.get_by_label("Code from your authenticator").fill(totp_code_now(totp_device_for(live_admin)))
+    page.get_by_role("button", name="Verify").click()
     page.goto(f"{live_server.url}/training/")
     page.get_by_role("heading", name="Models and training").wait_for()
 
