@@ -150,8 +150,8 @@ def main() -> None:
     django.setup()
     import redis
     from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
 
+    from accounts.services import api_token_issue
     from cases.models import Case
     from tests.inference.support import build_checkpoint_bytes, make_user
     from training.models import TrainingRun
@@ -171,8 +171,9 @@ def main() -> None:
     uploads = make_confirmed_uploads(admin, clinician)
     for i in range(25 - Case.objects.filter(owner=clinician).count()):
         Case.objects.create(owner=clinician, patient_reference=f"BENCH-EXTRA-{i}")
-    clinician_token = Token.objects.create(user=clinician).key
-    admin_token = Token.objects.create(user=admin).key
+    clinician_token = api_token_issue(user=clinician, second_factor=False)[1]
+    # The admin's client would send its one-time code with the password; the bench stands in for it.
+    admin_token = api_token_issue(user=admin, second_factor=True)[1]
 
     port = free_port()
     env = {**os.environ}
