@@ -154,7 +154,8 @@ else:
     }
 STORAGES = {
     "default": _default_storage,
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # No manifest outside production: pages render before (or without) collectstatic.
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
 # Upload limits.
@@ -323,3 +324,39 @@ OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows TOTP secrets or th
 # Throttle counters (DRF) live in the cache: shared by every worker process when CACHE_URL is Redis.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 # --- end accounts -------------------------------------------------------------------------------
+
+# --- Deploy defaults: static files, health, API docs, Content-Security-Policy (issue 10, point 8) -
+# WhiteNoise serves static files straight from the app folders too (finders), so the embedded
+# profile works with DJANGO_DEBUG=False whether or not collectstatic has run. Production
+# overrides this with the hashed manifest storage and refuses to start without its manifest.
+WHITENOISE_USE_FINDERS = True
+# Answered before host validation and the HTTPS redirect: a probe from inside the compose network
+# (Host: localhost, plain HTTP) works whatever DJANGO_ALLOWED_HOSTS holds.
+MIDDLEWARE.insert(0, "scoliosis_portal.health.HealthCheckMiddleware")
+INSTALLED_APPS += ["csp", "drf_spectacular_sidecar"]
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                  "csp.middleware.CSPMiddleware")
+# The schema and its docs UI need a login; the UI's files come from drf-spectacular-sidecar.
+SPECTACULAR_SETTINGS.update({
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+})
+# django-csp 4: no inline script and no script from elsewhere on any page. Inline styles stay
+# allowed (the Swagger UI page and two templates use them); style injection cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# --- end deploy defaults ------------------------------------------------------------------------
