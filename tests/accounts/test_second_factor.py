@@ -119,3 +119,17 @@ def test_verify_page_does_not_redirect_off_site(client, admin_user):
     _password_login(client, admin_user)
     response = client.post(VERIFY, {"code": totp_code_now(device), "next": "https://evil.example/"})
     assert response.status_code == 302 and response["Location"] == reverse("cases:case_list")
+
+
+def test_admin_pages_never_show_an_authenticator_secret(client_as, admin_user, clinician):
+    from accounts.services import totp_secret_base32
+
+    device = totp_device_for(admin_user)
+    client = client_as(admin_user)
+    for url in (reverse("admin:otp_totp_totpdevice_changelist"),
+                reverse("admin:otp_totp_totpdevice_change", args=[device.pk])):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        content = response.content.decode()
+        assert device.key not in content and totp_secret_base32(device) not in content, url
+    assert client.get(reverse("admin:otp_totp_totpdevice_config", args=[device.pk])).status_code == 403
