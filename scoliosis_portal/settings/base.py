@@ -344,7 +344,7 @@ SPECTACULAR_SETTINGS.update({
     "REDOC_DIST": "SIDECAR",
 })
 # django-csp 4: no inline script and no script from elsewhere on any page. Inline styles stay
-# allowed (the Swagger UI page and two templates use them); style injection cannot run code.
+# allowed (the Swagger UI page and two templates use them): injected styles cannot run script.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
