@@ -21,6 +21,7 @@ run: $(STAMP)
 services:
 	bash scripts/ensure_services.sh
 	bash scripts/ensure_chromium.sh
+	bash scripts/ensure_nginx.sh
 
 test: $(STAMP) services
 	DJANGO_SETTINGS_MODULE=scoliosis_portal.settings.test $(VENV)/bin/pytest

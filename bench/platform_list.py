@@ -135,19 +135,33 @@ def seed() -> dict:
 def session_cookie(user) -> str:
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.sessions.backends.db import SessionStore
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from accounts.selectors import second_factor_required
+    from tests.signin import totp_device_for
 
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    if second_factor_required(user):  # an admin's session also carries its verified device
+        session[DEVICE_ID_SESSION_KEY] = totp_device_for(user).persistent_id
     session.create()
     return f"sessionid={session.session_key}"
 
 
-def token(user) -> str:
-    from rest_framework.authtoken.models import Token
+_TOKENS: dict[int, str] = {}
 
-    return Token.objects.get_or_create(user=user)[0].key
+
+def token(user) -> str:
+    """An API token as the client would hold it (admins' tokens are issued after their one-time
+    code; the bench stands in for that step)."""
+    from accounts.selectors import second_factor_required
+    from accounts.services import api_token_issue
+
+    if user.pk not in _TOKENS:
+        _TOKENS[user.pk] = api_token_issue(user=user, second_factor=second_factor_required(user))[1]
+    return _TOKENS[user.pk]
 
 
 def start_server(port: int) -> subprocess.Popen:
@@ -211,10 +225,11 @@ def query_counts(users: dict) -> dict:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from tests.signin import sign_in
+
     counts = {}
     for persona in ("admin", "clinician"):
-        client = Client(HTTP_HOST="127.0.0.1")
-        client.force_login(users[persona])
+        client = sign_in(Client(HTTP_HOST="127.0.0.1"), users[persona])
         for label, suffix in (("all_rows", ""), ("one_row", "?search=MRN-000000")):
             for kind, path in (("api", "/api/v1/cases/"), ("page", "/")):
                 if kind == "api":

@@ -152,8 +152,8 @@ def seed_platform() -> dict:
     django.setup()
     import redis
     from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
 
+    from accounts.services import api_token_issue
     from cases.models import Case
     from registry.services import model_version_activate, model_version_register
     from tests.inference.support import build_checkpoint_bytes, make_user
@@ -172,9 +172,11 @@ def seed_platform() -> dict:
     uploads = make_confirmed_uploads(admin, clinician)
     for i in range(25 - Case.objects.filter(owner=clinician).count()):
         Case.objects.create(owner=clinician, patient_reference=f"BENCH-EXTRA-{i}")
+    clinician_token = api_token_issue(user=clinician, second_factor=False)[1]
+    # The admin's client would send its one-time code with the password; the bench stands in for it.
+    admin_token = api_token_issue(user=admin, second_factor=True)[1]
     return {"model_source": model_source, "uploads": uploads,
-            "clinician_token": Token.objects.create(user=clinician).key,
-            "admin_token": Token.objects.create(user=admin).key}
+            "clinician_token": clinician_token, "admin_token": admin_token}
 
 
 def start_processes(port: int) -> tuple[subprocess.Popen, subprocess.Popen]:

@@ -6,7 +6,6 @@ from cases import apis
 app_name = "cases_api"
 
 urlpatterns = [
-    path("auth/token/", apis.TokenObtainApi.as_view(), name="token"),
     path("cases/", apis.CaseListCreateApi.as_view(), name="case_list"),
     path("cases/<int:case_id>/", apis.CaseDetailApi.as_view(), name="case_detail"),
     path(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 
 import django_filters
-from django.contrib.auth import authenticate
 from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -16,16 +15,14 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import generics, serializers, status
-from rest_framework.authtoken.models import Token
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cases import downloads, hooks
-from cases.api_errors import TooManyAttemptsError, UploadRejectedError
+from cases.api_errors import UploadRejectedError
 from cases.models import Case, CaseStatus, Radiograph, Sex
 from cases.selectors import case_get_for_user, case_list_for_user, radiograph_get_for_user
 from cases.services import (
@@ -160,40 +157,6 @@ class CaseFilter(django_filters.FilterSet):
     class Meta:
         model = Case
         fields = ["sex", "status"]
-
-
-# --- auth ---------------------------------------------------------------------------------------
-
-
-class TokenObtainApi(APIView):
-    """Exchange a username and password for an API token (send it as `Authorization: Token ...`).
-    Failed attempts count towards the same lockout as the login page."""
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-
-    class InputSerializer(serializers.Serializer):
-        username = serializers.CharField()
-        password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
-
-    @extend_schema(
-        request=InputSerializer,
-        responses={200: inline_serializer("Token", {"token": serializers.CharField()})},
-        auth=[],
-    )
-    def post(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        # django-axes needs the Django request to count failures per username and address.
-        user = authenticate(request._request, **data.validated_data)
-        if getattr(request._request, "axes_locked_out", False):
-            raise TooManyAttemptsError()
-        if user is None or not user.is_active:
-            raise serializers.ValidationError(
-                {"non_field_errors": ["Unable to sign in with these credentials."]}
-            )
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
 
 
 # --- cases --------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import CaseFactory, RadiographFactory, UserFactory
+from tests.signin import sign_in
 
 
 @pytest.fixture
@@ -83,14 +84,24 @@ def api_as():
 
 @pytest.fixture
 def client_as(client):
-    """`client_as(user)`: the Django test client with a session for `user` (None: anonymous)."""
+    """`client_as(user)`: the Django test client with a session for `user` (None: anonymous), as
+    the login page leaves it (admins have also entered their second factor)."""
 
     def make(user):
         if user is not None:
-            client.force_login(user)
+            sign_in(client, user)
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Throttle counters live in the cache; one test's requests must not throttle the next's."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ Profiles (`dev`, `test`, `production`) are small overrides of this module.
 from __future__ import annotations
 
 import runpy
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -29,7 +30,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "django_filters",
     "axes",
@@ -115,10 +115,12 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "cases:case_list"
 LOGOUT_REDIRECT_URL = "login"
 
-# Throttle repeated failed logins (django-axes).
+# Throttle repeated failed logins (django-axes). Two independent counters: failures for one
+# username (from anywhere) and failures from one client address (for any username); either one
+# reaching the limit locks. A pair counter alone gave a new address unlimited guesses.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
@@ -160,7 +162,8 @@ else:
     }
 STORAGES = {
     "default": _default_storage,
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # No manifest outside production: pages render before (or without) collectstatic.
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
 # Upload limits.
@@ -189,7 +192,7 @@ AUTH_BODY_LIMITED_PATHS = ["/login/", "/admin/login/", "/api/v1/auth/"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",  # knox: hashed, expiring
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -296,3 +299,89 @@ TRAINING_PRETRAINED = env.bool("TRAINING_PRETRAINED", default=True)
 # Defaults of the admin's hyper-parameter form/API (bounded in training.runs.services).
 TRAINING_DEFAULT_HYPERPARAMETERS = env.json("TRAINING_DEFAULT_HYPERPARAMETERS", default={})
 # --- end training runs -------------------------------------------------------------------------
+
+# --- Accounts: tokens, sessions, second factor, client address (issue 10, point 5) -------------
+INSTALLED_APPS += [
+    "knox",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "accounts",
+]
+# django-otp reads the verified device from the session: right after authentication.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
+)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django_otp.middleware.OTPMiddleware") + 1,
+    "accounts.middleware.SecondFactorMiddleware",
+)
+# API tokens: django-rest-knox stores a SHA-512 digest only; each token expires.
+KNOX_TOKEN_MODEL = "accounts.ApiToken"
+# knox's own migrations create its (here swapped-out) table anyway; that orphan table would hold a
+# foreign key to auth_user that `flush` does not know about. Our token table is accounts' own.
+MIGRATION_MODULES = {"knox": None}
+API_TOKEN_TTL_HOURS = env.float("API_TOKEN_TTL_HOURS", default=8)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS),
+    "AUTH_HEADER_PREFIX": "Token",  # clients keep sending `Authorization: Token <key>`
+    "AUTO_REFRESH": False,
+}
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "auth_token": env("API_TOKEN_THROTTLE_RATE", default="10/minute"),
+}
+# Sessions end after this many idle hours (the expiry moves on with every request).
+SESSION_IDLE_HOURS = env.float("SESSION_IDLE_HOURS", default=8)
+SESSION_COOKIE_AGE = int(SESSION_IDLE_HOURS * 3600)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Reverse proxies in front of the app that append to X-Forwarded-For (compose: nginx, so 1).
+# 0 (the default, no proxy) trusts only the socket address. Axes and the DRF throttles agree.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "accounts.client_ip.client_ip"
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT
+# Second factor (django-otp TOTP) for admins. Self-enrolment: an admin without a device sets one
+# up after their password; off, `manage.py totp_enrol USER` is the only way to get one.
+ACCOUNTS_TOTP_SELF_ENROLMENT = env.bool("ACCOUNTS_TOTP_SELF_ENROLMENT", default=True)
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Spine X-ray screening")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows TOTP secrets or their QR codes
+# Throttle counters (DRF) live in the cache: shared by every worker process when CACHE_URL is Redis.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# --- end accounts -------------------------------------------------------------------------------
+
+# --- Deploy defaults: static files, health, API docs, Content-Security-Policy (issue 10, point 8) -
+# WhiteNoise serves static files straight from the app folders too (finders), so the embedded
+# profile works with DJANGO_DEBUG=False whether or not collectstatic has run. Production
+# overrides this with the hashed manifest storage and refuses to start without its manifest.
+WHITENOISE_USE_FINDERS = True
+# Answered before host validation and the HTTPS redirect: a probe from inside the compose network
+# (Host: localhost, plain HTTP) works whatever DJANGO_ALLOWED_HOSTS holds.
+MIDDLEWARE.insert(0, "scoliosis_portal.health.HealthCheckMiddleware")
+INSTALLED_APPS += ["csp", "drf_spectacular_sidecar"]
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                  "csp.middleware.CSPMiddleware")
+# The schema and its docs UI need a login; the UI's files come from drf-spectacular-sidecar.
+SPECTACULAR_SETTINGS.update({
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+})
+# django-csp 4: no inline script and no script from elsewhere on any page. Inline styles stay
+# allowed (the Swagger UI page and two templates use them): injected styles cannot run script.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# --- end deploy defaults ------------------------------------------------------------------------

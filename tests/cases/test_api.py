@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from accounts.selectors import second_factor_required
 from cases.models import Radiograph
 from tests.factories import (
     PASSWORD,
@@ -17,13 +19,17 @@ from tests.factories import (
     png_bytes,
     upload,
 )
+from tests.signin import totp_code_now, totp_device_for
 
 
 def token_for(username: str, password: str = PASSWORD) -> APIClient:
+    """A client with a token asked for as a real client does (admins also send their one-time code)."""
     client = APIClient()
-    response = client.post(
-        reverse("cases_api:token"), {"username": username, "password": password}, format="json"
-    )
+    data = {"username": username, "password": password}
+    user = get_user_model().objects.get(username=username)
+    if second_factor_required(user):
+        data["otp_token"] = totp_code_now(totp_device_for(user))
+    response = client.post(reverse("accounts_api:token"), data, format="json")
     assert response.status_code == 200, response.content
     client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
     return client
@@ -38,7 +44,7 @@ def test_token_from_username_and_password_authenticates_requests(clinician, case
 
 def test_token_request_with_wrong_password_is_refused_in_the_error_format(clinician):
     response = APIClient().post(
-        reverse("cases_api:token"), {"username": clinician.username, "password": "nope"}, format="json"
+        reverse("accounts_api:token"), {"username": clinician.username, "password": "nope"}, format="json"
     )
     assert response.status_code == 400
     error = response.json()["error"]
@@ -48,7 +54,7 @@ def test_token_request_with_wrong_password_is_refused_in_the_error_format(clinic
 def test_token_requests_are_throttled_after_repeated_failures(settings, clinician):
     settings.AXES_FAILURE_LIMIT = 3
     client = APIClient()
-    url = reverse("cases_api:token")
+    url = reverse("accounts_api:token")
     for _ in range(3):
         client.post(url, {"username": clinician.username, "password": "wrong"}, format="json")
     response = client.post(url, {"username": clinician.username, "password": PASSWORD}, format="json")
@@ -250,7 +256,8 @@ def test_case_list_query_count_does_not_grow_with_rows(request, client_as, perso
         RadiographFactory.create_batch(2, case=case)
     assert _list_queries(api, api_url) == few_api
     assert _list_queries(pages, page_url) == few_page
-    assert few_api <= 4 and few_page <= 8
+    # An admin's session also loads the second-factor device it was verified with (django-otp).
+    assert few_api <= 4 and few_page <= (9 if persona == "admin_user" else 8)
 
 
 def test_browsable_api_renders_for_a_signed_in_clinician(client_as, clinician, case):

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from inference import services
 from inference.models import Prediction
 from tests.inference import support
+from tests.signin import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +22,7 @@ def _api(user=None) -> APIClient:
 
 def _page(user) -> Client:
     client = Client()
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 

@@ -13,6 +13,7 @@ from reviews import selectors
 from reviews.models import Review
 from reviews.services import in_evaluation_share, review_submit
 from tests.inference import support
+from tests.signin import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +27,7 @@ def _api(user=None) -> APIClient:
 
 def _page(user) -> Client:
     client = Client()
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 

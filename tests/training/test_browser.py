@@ -11,6 +11,7 @@ from registry.models import ModelVersion
 from tests.browser.chromium import requires_chromium
 from tests.factories import PASSWORD, UserFactory
 from tests.inference import support as inference_support
+from tests.signin import totp_code_now, totp_device_for
 from training.models import TrainingRun
 
 pytestmark = [
@@ -36,10 +37,14 @@ def test_admin_starts_run_watches_progress_activates_and_rolls_back(
     # Hold every candidate back at the gate, so the admin's own activation is what is tested.
     settings.TRAINING_PROMOTION_MAX_F1_DROP = -2.0
     page = browser_page
+    authenticator = totp_device_for(live_admin)
     page.goto(f"{live_server.url}/login/")
     page.get_by_label("Username").fill(live_admin.username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    # Admins then give the code of their authenticator (django-otp TOTP).
+    page.get_by_label("Code from your authenticator").fill(totp_code_now(authenticator))
+    page.get_by_role("button", name="Verify").click()
     page.goto(f"{live_server.url}/training/")
     page.get_by_role("heading", name="Models and training").wait_for()
 
