@@ -41,6 +41,9 @@ class Case(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Set instead of deleting once a radiograph of the case has a confirmed label: the case leaves
+    # every list but its films stay for training and export (see cases.services.case_delete).
+    archived_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     history = HistoricalRecords()
 
@@ -103,6 +106,8 @@ class Radiograph(models.Model):
     # Decided once, when first confirmed: held-out radiographs join the fixed evaluation set and
     # never enter training, so the evaluation set grows but never reshuffles.
     in_evaluation_set = models.BooleanField(default=False)
+    # Set instead of deleting once the label is confirmed (cases.services.radiograph_delete).
+    archived_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     history = HistoricalRecords()
 

@@ -13,11 +13,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from cases.forms import CaseForm, CaseSearchForm
 from cases.models import Case, Radiograph
-from cases.roles import user_is_admin
+from cases.roles import user_is_admin, user_is_reviewer
 from cases.selectors import (
+    case_access_allowed,
     case_get_for_user,
     case_list_for_user,
-    radiograph_get_for_user,
+    case_radiograph_get_for_user,
     radiograph_list_for_user,
 )
 from cases.services import (
@@ -32,10 +33,15 @@ from cases.services import (
 PAGE_SIZE = 25
 # The inference app may provide this partial to show the model's answer on a radiograph page.
 PREDICTION_PARTIAL = "inference/_radiograph_prediction.html"
+# Where a reviewer without cases of their own lands (the review feature's queue page).
+REVIEWER_START = "inference:review_queue"
 
 
 @login_required
 def case_list(request: HttpRequest) -> HttpResponse:
+    if not case_access_allowed(user=request.user) and user_is_reviewer(request.user):
+        # Reviewers read films, not patients: their start page is the review queue.
+        return redirect(REVIEWER_START)
     form = CaseSearchForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     cases = case_list_for_user(
@@ -123,7 +129,9 @@ def radiograph_upload_view(request: HttpRequest, case_id: int) -> HttpResponse:
 
 @login_required
 def radiograph_detail(request: HttpRequest, radiograph_id: int) -> HttpResponse:
-    radiograph = radiograph_get_for_user(user=request.user, radiograph_id=radiograph_id)
+    # The page shows the case (patient) behind the film: owners and admins only. Reviewers read
+    # films on the review feature's reading page.
+    radiograph = case_radiograph_get_for_user(user=request.user, radiograph_id=radiograph_id)
     return render(
         request,
         "cases/radiograph_detail.html",

@@ -1,11 +1,13 @@
 """Reads of the inference app. Who may see a prediction is who may see its radiograph, which
-cases.selectors decides; nothing here widens that."""
+cases.selectors decides, and whose model answer blind reading does not hide from them, which
+cases.access decides; nothing here widens that."""
 from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.http import Http404
 from django.urls import reverse
 
+from cases.access import model_answer_hidden, radiographs_with_answer_visible
 from cases.models import Radiograph
 from cases.selectors import radiograph_list_for_user
 from inference.models import Prediction, PredictionStatus
@@ -23,7 +25,9 @@ def prediction_latest_for_radiograph(radiograph: Radiograph) -> Prediction | Non
 
 
 def prediction_list_for_user(*, user) -> QuerySet[Prediction]:
-    visible = radiograph_list_for_user(user=user).order_by().values("pk")
+    visible = radiographs_with_answer_visible(
+        user=user, radiographs=radiograph_list_for_user(user=user)
+    ).order_by().values("pk")
     return Prediction.objects.filter(radiograph__in=visible).select_related(
         "model_version", "radiograph"
     )
@@ -45,9 +49,11 @@ def gradcam_path(prediction: Prediction) -> str | None:
 
 def prediction_payload_for_radiograph(*, radiograph: Radiograph, request) -> dict | None:
     """The `prediction` of the radiograph API (hook called by cases.apis). The caller has
-    already checked that the user may see `radiograph`."""
+    already checked that the user may see `radiograph`; blind reading may still hide the answer."""
     from inference.apis import PredictionSerializer
 
+    if request is not None and model_answer_hidden(user=request.user, radiograph=radiograph):
+        return None
     prediction = prediction_latest_for_radiograph(radiograph)
     if prediction is None:
         return None

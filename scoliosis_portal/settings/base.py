@@ -271,3 +271,9 @@ TRAINING_PRETRAINED = env.bool("TRAINING_PRETRAINED", default=True)
 # Defaults of the admin's hyper-parameter form/API (bounded in training.runs.services).
 TRAINING_DEFAULT_HYPERPARAMETERS = env.json("TRAINING_DEFAULT_HYPERPARAMETERS", default={})
 # --- end training runs -------------------------------------------------------------------------
+
+# --- Patient privacy (issue 10: reviewers, blind reading, access log) ---------------------------
+# Blind reading: a reviewer sees the model's answer on a film only after saving their own read.
+# Server-wide; no request parameter switches it off.
+REVIEW_BLIND_READING = env.bool("REVIEW_BLIND_READING", default=True)
+# --- end patient privacy ------------------------------------------------------------------------
