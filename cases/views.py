@@ -1,6 +1,8 @@
 """Server-rendered pages. Thin: selectors read, services write, templates show."""
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -11,6 +13,7 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 from django.views.decorators.http import require_http_methods, require_POST
 
+from cases.audit import access_log_query
 from cases.forms import CaseForm, CaseSearchForm
 from cases.models import Case, Radiograph
 from cases.roles import user_is_admin, user_is_reviewer
@@ -149,11 +152,22 @@ def _prediction_partial() -> str | None:
 
 @login_required
 def audit_log(request: HttpRequest) -> HttpResponse:
-    """Who created, changed or deleted cases and radiographs, and when (admins only)."""
+    """Who created, changed or deleted cases and radiographs, and who read patient data, when
+    and from where (admins only). The access log is searched by patient reference and user."""
     if not user_is_admin(request.user):
         raise PermissionDenied("Only admins see the audit trail.")
     kind = request.GET.get("kind", "case")
-    model = Radiograph if kind == "radiograph" else Case
-    records = model.history.select_related("history_user").order_by("-history_date", "-history_id")
-    page = Paginator(records, 50).get_page(request.GET.get("page"))
-    return render(request, "cases/audit_log.html", {"page": page, "kind": kind})
+    context: dict = {"kind": kind}
+    if kind == "access":
+        patient = request.GET.get("patient", "")[:64]
+        username = request.GET.get("user", "")[:150]
+        records = access_log_query(patient_reference=patient, username=username)
+        context.update({"patient": patient, "username": username})
+        query = {"kind": kind, "patient": patient, "user": username}
+    else:
+        model = Radiograph if kind == "radiograph" else Case
+        records = model.history.select_related("history_user").order_by("-history_date", "-history_id")
+        query = {"kind": kind}
+    context["page"] = Paginator(records, 50).get_page(request.GET.get("page"))
+    context["query"] = urlencode({k: v for k, v in query.items() if v})
+    return render(request, "cases/audit_log.html", context)

@@ -1,13 +1,13 @@
 """Django admin: read-only views of the registry and runs. Changes go through the services
 (the models page or the API), so every activation is gated, reasoned and audited."""
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
+from cases.admin_history import HistoryReadOnlyAdmin
 from training.models import ModelVersion, TrainingRun
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(SimpleHistoryAdmin):
+class ModelVersionAdmin(HistoryReadOnlyAdmin):
     list_display = ("id", "name", "status", "architecture", "activated_by", "activated_at", "created_at")
     list_filter = ("status",)
     search_fields = ("name", "sha256")
@@ -21,7 +21,7 @@ class ModelVersionAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(SimpleHistoryAdmin):
+class TrainingRunAdmin(HistoryReadOnlyAdmin):
     list_display = ("id", "status", "progress", "epoch", "total_epochs", "started_by", "created_at", "finished_at")
     list_filter = ("status",)
     search_fields = ("id", "celery_task_id")
