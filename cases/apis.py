@@ -72,6 +72,17 @@ def radiograph_prediction_payload(radiograph: Radiograph, request: Request | Non
 # --- serializers --------------------------------------------------------------------------------
 
 
+class ReadSerializer(serializers.Serializer):
+    """One reviewer's read as the radiograph API shows it (`reviewer` only to reviewers and
+    admins)."""
+
+    label = serializers.CharField()
+    comment = serializers.CharField()
+    blind = serializers.BooleanField()
+    reviewer = serializers.CharField(allow_null=True)
+    updated_at = serializers.DateTimeField()
+
+
 class RadiographSerializer(serializers.ModelSerializer):
     """A radiograph as its viewer may see it: the case id and the de-identified DICOM only for
     those who may see the case (owner, admin); for reviewers the film, the patient's sex and a
@@ -135,7 +146,7 @@ class RadiographSerializer(serializers.ModelSerializer):
     def get_confirmed_label(self, radiograph: Radiograph) -> str | None:
         return radiograph.confirmed_label or None
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(ReadSerializer(many=True))
     def get_reads(self, radiograph: Radiograph) -> list[dict]:
         # The review selector decides which reads (and reader names) this user may see.
         from cases.reviews.selectors import review_payload_for_radiograph

@@ -111,6 +111,7 @@ class QueueFilterSerializer(serializers.Serializer):
 
 class ReviewQueueApi(APIView):
     permission_classes = [IsReviewer]
+    pagination_class = QueuePagination  # read by the schema generator: the answer is a page
 
     @extend_schema(
         parameters=[QueueFilterSerializer],
@@ -132,7 +133,7 @@ class ReviewQueueApi(APIView):
             min_age_days=filters.validated_data.get("min_age_days"),
             max_age_days=filters.validated_data.get("max_age_days"),
         )
-        paginator = QueuePagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(queue, request, view=self)
         data = QueueItemSerializer(
             page, many=True, context={"request": request, "blind": blind}
