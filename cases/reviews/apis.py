@@ -212,7 +212,7 @@ class RadiographAdjudicationApi(APIView):
 class PeriodSerializer(serializers.Serializer):
     since = serializers.DateField(required=False, help_text="YYYY-MM-DD")
     until = serializers.DateField(required=False, help_text="YYYY-MM-DD, inclusive")
-    model_version = serializers.IntegerField(required=False, min_value=1)
+    model_version = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
 
 
 def parse_period(params) -> tuple[datetime | None, datetime | None, ModelVersion | None]:
@@ -237,6 +237,9 @@ def parse_period(params) -> tuple[datetime | None, datetime | None, ModelVersion
     version = None
     if values.get("model_version") is not None:
         version = ModelVersion.objects.filter(pk=values["model_version"]).first()
+        if version is None:
+            # Not silently "every version": the figures would be read as this version's.
+            raise ValidationError({"model_version": "No such model version."})
     return since, until, version
 
 
