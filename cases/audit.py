@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.urls import ResolverMatch
 
 from cases.models import (
     AccessChannel,
@@ -67,23 +68,25 @@ def access_log_record(
 # --- which URLs read patient data ---------------------------------------------------------------
 
 
-def _int(kwargs: dict, name: str) -> int | None:
+def _int(match: ResolverMatch, name: str) -> int | None:
+    """A URL's object id: a named group, or (simple-history's admin URLs) the first positional."""
+    value = match.kwargs.get(name, match.args[0] if match.args else None)
     try:
-        return int(kwargs[name])
-    except (KeyError, TypeError, ValueError):
+        return int(value)
+    except (TypeError, ValueError):
         return None
 
 
-def _by_case(kwargs: dict) -> dict:
-    return {"case_id": _int(kwargs, "case_id")}
+def _by_case(match: ResolverMatch) -> dict:
+    return {"case_id": _int(match, "case_id")}
 
 
-def _by_radiograph(kwargs: dict) -> dict:
-    return {"radiograph_id": _int(kwargs, "radiograph_id")}
+def _by_radiograph(match: ResolverMatch) -> dict:
+    return {"radiograph_id": _int(match, "radiograph_id")}
 
 
-def _by_prediction(kwargs: dict) -> dict:
-    prediction_id = _int(kwargs, "prediction_id")
+def _by_prediction(match: ResolverMatch) -> dict:
+    prediction_id = _int(match, "prediction_id")
     # Through the reverse relation, so the cases app needs no import of the inference app.
     radiograph_id = (
         Radiograph.objects.filter(predictions__pk=prediction_id).values_list("pk", flat=True).first()
@@ -91,11 +94,11 @@ def _by_prediction(kwargs: dict) -> dict:
     return {"radiograph_id": radiograph_id, "object_id": prediction_id}
 
 
-def _by_admin_object(key: str) -> Callable[[dict], dict]:
-    return lambda kwargs: {key: _int(kwargs, "object_id")}
+def _by_admin_object(key: str) -> Callable[[ResolverMatch], dict]:
+    return lambda match: {key: _int(match, "object_id")}
 
 
-def _nothing(kwargs: dict) -> dict:
+def _nothing(match: ResolverMatch) -> dict:
     return {}
 
 
@@ -103,7 +106,7 @@ def _nothing(kwargs: dict) -> dict:
 class AccessRoute:
     resource: AccessResource
     channel: AccessChannel
-    objects: Callable[[dict], dict]
+    objects: Callable[[ResolverMatch], dict]
 
 
 _PAGE, _API, _ADMIN = AccessChannel.PAGE, AccessChannel.API, AccessChannel.ADMIN
@@ -135,6 +138,11 @@ ACCESS_ROUTES: dict[str, AccessRoute] = {
     "admin:cases_radiograph_history": AccessRoute(
         R.RADIOGRAPH, _ADMIN, _by_admin_object("radiograph_id")
     ),
+    # One past version of the row (simple-history's read-only version page).
+    "admin:cases_case_simple_history": AccessRoute(R.CASE, _ADMIN, _by_admin_object("case_id")),
+    "admin:cases_radiograph_simple_history": AccessRoute(
+        R.RADIOGRAPH, _ADMIN, _by_admin_object("radiograph_id")
+    ),
 }
 
 
@@ -164,7 +172,7 @@ class AccessLogMiddleware:
             channel=route.channel,
             path=request.get_full_path(),
             client_address=client_address_for(request),
-            **route.objects(match.kwargs),
+            **route.objects(match),
         )
         return response
 

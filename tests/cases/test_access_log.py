@@ -177,6 +177,9 @@ def test_history_cannot_be_reverted_through_the_admin(client_as, admin_user, cli
     url = reverse("admin:cases_case_simple_history", args=[case.pk, first.history_id])
     client = client_as(admin_user)
     assert client.get(url).status_code == 200
+    assert _entries(resource="case", channel="admin") == [
+        (admin_user.username, "case", "admin", case.pk, None, "127.0.0.1")
+    ]
     response = client.post(url, {"patient_reference": "MRN-HIST-1", "sex": "U", "notes": "first",
                                  "status": "open", "owner": clinician.pk})
     assert response.status_code == 403
