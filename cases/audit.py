@@ -124,6 +124,7 @@ ACCESS_ROUTES: dict[str, AccessRoute] = {
     "cases_api:radiograph_image": AccessRoute(R.IMAGE, _API, _by_radiograph),
     "cases_api:radiograph_thumbnail": AccessRoute(R.THUMBNAIL, _API, _by_radiograph),
     "cases_api:radiograph_dicom": AccessRoute(R.DICOM, _API, _by_radiograph),
+    "inference_api:radiograph_reviews": AccessRoute(R.RADIOGRAPH, _API, _by_radiograph),
     "inference_api:prediction_detail": AccessRoute(R.PREDICTION, _API, _by_prediction),
     "inference_api:prediction_gradcam": AccessRoute(R.HEATMAP, _API, _by_prediction),
     "inference:prediction_panel": AccessRoute(R.PREDICTION, _PAGE, _by_radiograph),

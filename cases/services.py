@@ -63,7 +63,8 @@ def case_can_create(*, user) -> bool:
 
 
 def case_can_change(*, user, case: Case) -> bool:
-    """Owners (still clinicians) and admins change a case; reviewers only read it."""
+    """Owners (still clinicians) and admins change a case; nobody else (reviewers never even
+    see one: cases.selectors)."""
     if user_is_admin(user):
         return True
     return user_is_clinician(user) and case.owner_id == user.pk
