@@ -67,13 +67,21 @@ class RadiographAdmin(_ArchivingDeleteMixin, HistoryReadOnlyAdmin):
 
 @admin.register(AccessLogEntry)
 class AccessLogEntryAdmin(admin.ModelAdmin):
-    """Read-only. By user: search a username; by patient: the audit page (/audit/?kind=access)
-    takes a patient reference, or search here by case id (`=<id>` is exact)."""
+    """Read-only. Search by username, by patient reference (every case of that patient) or by
+    case or radiograph id; the audit page (/audit/?kind=access) does the same for admins."""
 
     list_display = ["at", "username", "resource", "channel", "case_id", "radiograph_id", "client_address"]
     list_filter = ["resource", "channel"]
     search_fields = ["=username", "=case_id", "=radiograph_id"]
     date_hierarchy = "at"
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        reference = search_term.strip()
+        if reference:
+            patient = Case.objects.filter(patient_reference__iexact=reference).values("pk")
+            results = results | queryset.filter(case_id__in=patient)
+        return results, may_have_duplicates
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -159,7 +159,12 @@ def test_access_log_page_is_for_admins_only(request, client_as, persona):
 def test_django_admin_shows_the_access_log_read_only(client_as, admin_user, clinician, case):
     entry = access_log_record(user=clinician, resource="case", channel="api", path="/p/", case_id=case.pk)
     client = client_as(admin_user)
-    assert client.get(reverse("admin:cases_accesslogentry_changelist")).status_code == 200
+    changelist = reverse("admin:cases_accesslogentry_changelist")
+    assert client.get(changelist).status_code == 200
+    found = client.get(changelist, {"q": case.patient_reference}).content.decode()
+    assert reverse("admin:cases_accesslogentry_change", args=[entry.pk]) in found
+    assert client.get(changelist, {"q": clinician.username}).context["cl"].result_count == 1
+    assert client.get(changelist, {"q": "NO-SUCH-PATIENT"}).context["cl"].result_count == 0
     change_url = reverse("admin:cases_accesslogentry_change", args=[entry.pk])
     assert client.get(change_url).status_code == 200
     assert client.post(change_url, {"username": "forged"}).status_code == 403
