@@ -17,14 +17,22 @@ from drf_spectacular.utils import (
 from rest_framework import generics, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cases import downloads, hooks
+from cases.access import model_answer_hidden, patient_age_band, radiograph_identity_visible
 from cases.api_errors import UploadRejectedError
 from cases.models import Case, CaseStatus, Radiograph, Sex
-from cases.selectors import case_get_for_user, case_list_for_user, radiograph_get_for_user
+from cases.selectors import (
+    case_access_allowed,
+    case_get_for_user,
+    case_list_for_user,
+    case_radiograph_get_for_user,
+    radiograph_get_for_user,
+)
 from cases.services import (
     UploadFailed,
     case_create,
@@ -43,7 +51,25 @@ class CasePagination(PageNumberPagination):
 # --- serializers --------------------------------------------------------------------------------
 
 
+class ReadSerializer(serializers.Serializer):
+    """One reviewer's read as the radiograph API shows it (`reviewer` only to reviewers and
+    admins)."""
+
+    label = serializers.CharField()
+    comment = serializers.CharField()
+    blind = serializers.BooleanField()
+    reviewer = serializers.CharField(allow_null=True)
+    updated_at = serializers.DateTimeField()
+
+
 class RadiographSerializer(serializers.ModelSerializer):
+    """A radiograph as its viewer may see it: the case id and the de-identified DICOM only for
+    those who may see the case (owner, admin); for reviewers the film, the patient's sex and a
+    coarse age band, and the model's answer only once blind reading allows it."""
+
+    case = serializers.SerializerMethodField()
+    patient_sex = serializers.CharField(source="case.sex", read_only=True)
+    patient_age_band = serializers.SerializerMethodField()
     image_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
     dicom_url = serializers.SerializerMethodField()
@@ -59,7 +85,8 @@ class RadiographSerializer(serializers.ModelSerializer):
     class Meta:
         model = Radiograph
         fields = [
-            "id", "case", "image_url", "thumbnail_url", "dicom_url", "width", "height",
+            "id", "case", "patient_sex", "patient_age_band", "image_url", "thumbnail_url",
+            "dicom_url", "width", "height",
             "content_type", "source_format", "bit_depth", "size_bytes", "uploaded_at",
             "prediction", "confirmed_label", "reads", "burned_in_annotation", "burned_in_flagged",
         ]
@@ -69,6 +96,20 @@ class RadiographSerializer(serializers.ModelSerializer):
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request is not None else path
 
+    def _identity_visible(self, radiograph: Radiograph) -> bool:
+        request = self.context.get("request")
+        return request is not None and radiograph_identity_visible(
+            user=request.user, radiograph=radiograph
+        )
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_case(self, radiograph: Radiograph) -> int | None:
+        return radiograph.case_id if self._identity_visible(radiograph) else None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_patient_age_band(self, radiograph: Radiograph) -> str | None:
+        return patient_age_band(radiograph=radiograph)
+
     def get_image_url(self, radiograph: Radiograph) -> str:
         return self._absolute(reverse("cases_api:radiograph_image", args=[radiograph.pk]))
 
@@ -77,22 +118,24 @@ class RadiographSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_dicom_url(self, radiograph: Radiograph) -> str | None:
-        if not radiograph.dicom_deidentified:
+        if not radiograph.dicom_deidentified or not self._identity_visible(radiograph):
             return None
         return self._absolute(reverse("cases_api:radiograph_dicom", args=[radiograph.pk]))
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_prediction(self, radiograph: Radiograph) -> dict | None:
-        # The model's answer comes from the app that registered it (cases.hooks).
-        return hooks.radiograph_prediction_payload(
-            radiograph=radiograph, request=self.context.get("request")
-        )
+        # The model's answer comes from the app that registered it (cases.hooks). Under blind
+        # reading it is None for a reviewer who has not saved their own read yet (cases.access).
+        request = self.context.get("request")
+        if request is not None and model_answer_hidden(user=request.user, radiograph=radiograph):
+            return None
+        return hooks.radiograph_prediction_payload(radiograph=radiograph, request=request)
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_confirmed_label(self, radiograph: Radiograph) -> str | None:
         return radiograph.confirmed_label or None
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(ReadSerializer(many=True))
     def get_reads(self, radiograph: Radiograph) -> list[dict]:
         # The reviews app registers the reads, and its selector decides which reads (and
         # reader names) this user may see.
@@ -124,7 +167,9 @@ class CaseDetailSerializer(CaseListSerializer):
 
     @extend_schema_field(RadiographSerializer(many=True))
     def get_radiographs(self, case: Case) -> list[dict]:
-        radiographs = case.radiographs.order_by("uploaded_at", "id")
+        radiographs = (
+            case.radiographs.filter(archived_at=None).select_related("case").order_by("uploaded_at", "id")
+        )
         return RadiographSerializer(radiographs, many=True, context=self.context).data
 
 
@@ -162,6 +207,16 @@ class CaseFilter(django_filters.FilterSet):
 # --- cases --------------------------------------------------------------------------------------
 
 
+class WorksWithCases(BasePermission):
+    """Case lists and case creation are for clinicians and admins; a reviewer reads films, not
+    patients, and has no case API at all."""
+
+    message = "Only clinicians and admins work with cases."
+
+    def has_permission(self, request, view) -> bool:
+        return case_access_allowed(user=request.user)
+
+
 @extend_schema(
     parameters=[
         OpenApiParameter("search", str, description="Part of the patient reference or notes."),
@@ -171,6 +226,7 @@ class CaseListCreateApi(generics.ListAPIView):
     serializer_class = CaseListSerializer
     pagination_class = CasePagination
     filterset_class = CaseFilter
+    permission_classes = [WorksWithCases]
 
     def get_queryset(self):
         return case_list_for_user(
@@ -253,10 +309,14 @@ class _RadiographFileApi(APIView):
     Session (pages) and token (API clients) both work; the answer is never cached publicly."""
 
     kind = "image"
+    # Whether the file belongs with the case (the patient) rather than with the film alone: the
+    # DICOM copy carries study attributes, so only those who may see the case fetch it.
+    with_case = False
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request: Request, radiograph_id: int) -> FileResponse:
-        radiograph = radiograph_get_for_user(user=request.user, radiograph_id=radiograph_id)
+        select = case_radiograph_get_for_user if self.with_case else radiograph_get_for_user
+        radiograph = select(user=request.user, radiograph_id=radiograph_id)
         return downloads.radiograph_file_response(radiograph=radiograph, kind=self.kind)
 
 
@@ -270,3 +330,4 @@ class RadiographThumbnailApi(_RadiographFileApi):
 
 class RadiographDicomApi(_RadiographFileApi):
     kind = "dicom"
+    with_case = True

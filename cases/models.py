@@ -9,6 +9,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 
@@ -41,6 +42,9 @@ class Case(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Set instead of deleting once a radiograph of the case has a confirmed label: the case leaves
+    # every list but its films stay for training and export (see cases.services.case_delete).
+    archived_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     history = HistoricalRecords()
 
@@ -138,6 +142,8 @@ class Radiograph(models.Model):
     # Decided once, when first confirmed: held-out radiographs join the fixed evaluation set and
     # never enter training, so the evaluation set grows but never reshuffles.
     in_evaluation_set = models.BooleanField(default=False)
+    # Set instead of deleting once the label is confirmed (cases.services.radiograph_delete).
+    archived_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     history = HistoricalRecords()
     objects = RadiographQuerySet.as_manager()
@@ -158,3 +164,83 @@ class Radiograph(models.Model):
 
 
 UNGRADABLE = "ungradable"
+
+
+# --- access log ---------------------------------------------------------------------------------
+
+
+class AccessResource(models.TextChoices):
+    """What kind of patient data was read."""
+
+    CASE_LIST = "case_list", "Case list"
+    CASE = "case", "Case"
+    RADIOGRAPH = "radiograph", "Radiograph"
+    IMAGE = "image", "Image"
+    THUMBNAIL = "thumbnail", "Thumbnail"
+    DICOM = "dicom", "DICOM"
+    HEATMAP = "heatmap", "Heat-map"
+    PREDICTION = "prediction", "Prediction"
+    EXPORT = "export", "Export"
+
+
+class AccessChannel(models.TextChoices):
+    PAGE = "page", "Page"
+    API = "api", "API"
+    ADMIN = "admin", "Django admin"
+
+
+class AppendOnlyError(Exception):
+    """An access log entry was to be changed or deleted; the log only grows."""
+
+
+class AccessLogQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("The access log is append-only.")
+
+    def delete(self):
+        raise AppendOnlyError("The access log is append-only.")
+
+    def _raw_delete(self, using):
+        raise AppendOnlyError("The access log is append-only.")
+
+
+class AccessLogEntry(models.Model):
+    """One read of patient data: who, what, when, from where. Written by `cases.audit`.
+
+    Append-only: the ORM refuses updates and deletes here, and on PostgreSQL and SQLite a trigger
+    (migration 0003) refuses them in the database too. Objects are referred to by id, not by
+    foreign key, so that the entry outlives what it records and never names the patient itself.
+    """
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    username = models.CharField(max_length=150)
+    resource = models.CharField(max_length=20, choices=AccessResource.choices)
+    channel = models.CharField(max_length=10, choices=AccessChannel.choices)
+    case_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
+    radiograph_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
+    # The prediction, for heat-maps and predictions.
+    object_id = models.PositiveBigIntegerField(null=True, blank=True)
+    path = models.CharField(max_length=500)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+
+    objects = AccessLogQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "access log entry"
+        verbose_name_plural = "access log"
+        indexes = [models.Index(fields=["user", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.username} read {self.resource} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("The access log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("The access log is append-only.")

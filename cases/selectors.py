@@ -1,12 +1,22 @@
 """Reads of the cases app. The one place that decides who sees which case and radiograph.
 
-- clinician: their own cases and the radiographs in them;
-- reviewer: every case and radiograph, read only (changing is refused in the services);
-- admin (or superuser): everything;
-- anyone else: nothing.
+Cases (the patient: reference, birth year, notes, owner):
+- clinician: their own cases;
+- admin (or superuser): every case;
+- anyone else, reviewers included: none. A reviewer reads films, not patients.
 
-Every page, API endpoint and file download goes through these functions. An object the user
-may not see does not exist for them (Http404), so its existence is not revealed.
+Radiographs (the film):
+- clinician: the radiographs of their own cases;
+- reviewer: every radiograph, at film level only (`cases.access` keeps the case behind it and,
+  under blind reading, the model's answer from them);
+- admin: everything;
+- anyone else: nothing.
+A user holding several roles gets the union, so a clinician who also reviews sees identity on
+their own cases only.
+
+Archived cases and radiographs (kept instead of deleted once a label was confirmed) are in no
+list. Every page, API endpoint and file download goes through these functions. An object the
+user may not see does not exist for them (Http404), so its existence is not revealed.
 """
 from __future__ import annotations
 
@@ -18,8 +28,9 @@ from cases.models import Case, Radiograph
 from scoliosis_portal.roles import user_is_admin, user_is_clinician, user_is_reviewer
 
 
-def _sees_everything(user) -> bool:
-    return user_is_admin(user) or user_is_reviewer(user)
+def case_access_allowed(*, user) -> bool:
+    """Whether the user works with cases (patients) at all: clinicians and admins."""
+    return user_is_admin(user) or user_is_clinician(user)
 
 
 def case_list_for_user(
@@ -31,12 +42,13 @@ def case_list_for_user(
     with_counts: bool = True,
 ) -> QuerySet[Case]:
     """Cases the user may see, newest first, optionally searched and filtered."""
-    if _sees_everything(user):
+    if user_is_admin(user):
         cases = Case.objects.all()
     elif user_is_clinician(user):
         cases = Case.objects.filter(owner=user)
     else:
         return Case.objects.none()
+    cases = cases.filter(archived_at=None)
     search = (search or "").strip()
     if search:
         cases = cases.filter(Q(patient_reference__icontains=search) | Q(notes__icontains=search))
@@ -49,7 +61,7 @@ def case_list_for_user(
         # A correlated subquery, not a JOIN + GROUP BY: it runs only for the rows of the page and
         # leaves the paginator's COUNT(*) cheap.
         per_case = (
-            Radiograph.objects.filter(case=OuterRef("pk"))
+            Radiograph.objects.filter(case=OuterRef("pk"), archived_at=None)
             .order_by()
             .values("case")
             .annotate(n=Count("*"))
@@ -70,13 +82,14 @@ def case_get_for_user(*, user, case_id: int) -> Case:
 
 
 def radiograph_list_for_user(*, user, case_id: int | None = None) -> QuerySet[Radiograph]:
-    """Radiographs the user may see (in cases they may see), oldest first."""
-    if _sees_everything(user):
+    """Radiographs the user may reach (film level; see the module docstring), oldest first."""
+    if user_is_admin(user) or user_is_reviewer(user):
         radiographs = Radiograph.objects.all()
     elif user_is_clinician(user):
         radiographs = Radiograph.objects.filter(case__owner=user)
     else:
         return Radiograph.objects.none()
+    radiographs = radiographs.filter(archived_at=None, case__archived_at=None)
     if case_id is not None:
         radiographs = radiographs.filter(case_id=case_id)
     return radiographs.select_related("case").order_by("uploaded_at", "id")
@@ -86,5 +99,20 @@ def radiograph_get_for_user(*, user, radiograph_id: int) -> Radiograph:
     """The radiograph, if the user may see its case; Http404 otherwise."""
     try:
         return radiograph_list_for_user(user=user).get(pk=radiograph_id)
+    except (Radiograph.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such radiograph.") from exc
+
+
+def case_radiograph_get_for_user(*, user, radiograph_id: int) -> Radiograph:
+    """The radiograph together with its case (the patient), for pages and files that show them:
+    only if the user may see that case (owner or admin); Http404 otherwise, reviewers included."""
+    visible_cases = case_list_for_user(user=user, with_counts=False).order_by().values("pk")
+    try:
+        return (
+            radiograph_list_for_user(user=user)
+            .filter(case__in=visible_cases)
+            .select_related("case__owner")
+            .get(pk=radiograph_id)
+        )
     except (Radiograph.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("No such radiograph.") from exc

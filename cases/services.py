@@ -17,6 +17,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError, TextChoices
 from django.utils import timezone
 
 from cases import hooks
@@ -63,7 +64,8 @@ def case_can_create(*, user) -> bool:
 
 
 def case_can_change(*, user, case: Case) -> bool:
-    """Owners (still clinicians) and admins change a case; reviewers only read it."""
+    """Owners (still clinicians) and admins change a case; nobody else (reviewers never even
+    see one: cases.selectors)."""
     if user_is_admin(user):
         return True
     return user_is_clinician(user) and case.owner_id == user.pk
@@ -113,6 +115,69 @@ def case_update(*, user, case: Case, data: dict) -> Case:
     case._history_user = user
     case.save(update_fields=[*changed, "updated_at"])
     return case
+
+
+# --- deleting: archive once a label is confirmed ------------------------------------------------
+
+
+class DeleteOutcome(TextChoices):
+    DELETED = "deleted", "Deleted"
+    ARCHIVED = "archived", "Archived (a confirmed label keeps it)"
+
+
+def radiograph_delete_guard(*, radiograph: Radiograph) -> None:
+    """Refuse to delete a radiograph whose label was confirmed, whatever path the delete takes
+    (a queryset, a cascade from its case, the shell): confirmed labels are never lost to a
+    delete. The delete services archive such radiographs instead."""
+    if radiograph.confirmed_label:
+        raise ProtectedError(
+            f"Radiograph {radiograph.pk} has a confirmed label: archive it, do not delete it.",
+            {radiograph},
+        )
+
+
+def _archive(obj: Case | Radiograph, *, user, now, reason: str) -> None:
+    obj.archived_at = now
+    obj._history_user = user
+    obj._change_reason = reason
+    obj.save(update_fields=["archived_at"])
+
+
+@transaction.atomic
+def radiograph_delete(*, user, radiograph: Radiograph) -> DeleteOutcome:
+    """Delete a radiograph, or archive it if its label was confirmed (it then leaves every list
+    but stays for training and export). Owners and admins only."""
+    if not case_can_change(user=user, case=radiograph.case):
+        raise PermissionDenied("You may not delete this radiograph.")
+    locked = Radiograph.objects.select_for_update().get(pk=radiograph.pk)
+    if locked.confirmed_label:
+        if locked.archived_at is None:
+            _archive(locked, user=user, now=timezone.now(), reason="archived: confirmed label")
+        return DeleteOutcome.ARCHIVED
+    locked._history_user = user
+    locked.delete()
+    return DeleteOutcome.DELETED
+
+
+@transaction.atomic
+def case_delete(*, user, case: Case) -> DeleteOutcome:
+    """Delete a case with its radiographs, or, if any of them has a confirmed label, archive the
+    case and all its radiographs instead. Owners and admins only."""
+    if not case_can_change(user=user, case=case):
+        raise PermissionDenied("You may not delete this case.")
+    locked = Case.objects.select_for_update().get(pk=case.pk)
+    radiographs = list(locked.radiographs.select_for_update())
+    if not any(r.confirmed_label for r in radiographs):
+        locked._history_user = user
+        locked.delete()
+        return DeleteOutcome.DELETED
+    now = timezone.now()
+    for radiograph in radiographs:
+        if radiograph.archived_at is None:
+            _archive(radiograph, user=user, now=now, reason="archived with its case")
+    if locked.archived_at is None:
+        _archive(locked, user=user, now=now, reason="archived: confirmed labels")
+    return DeleteOutcome.ARCHIVED
 
 
 # --- radiographs --------------------------------------------------------------------------------

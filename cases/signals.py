@@ -1,11 +1,16 @@
-"""Stored files follow their rows: receivers only; the work is in cases.services."""
+"""Stored files follow their rows, and confirmed labels are never deleted: receivers only; the
+work is in cases.services."""
 from __future__ import annotations
 
-from django.db.models.signals import post_delete
+from django.db.models.signals import post_delete, pre_delete
 from django.dispatch import receiver
 
 from cases.models import Radiograph
-from cases.services import stored_files_delete_on_commit, thumbnail_name_for
+from cases.services import (
+    radiograph_delete_guard,
+    stored_files_delete_on_commit,
+    thumbnail_name_for,
+)
 
 
 @receiver(post_delete, sender=Radiograph, dispatch_uid="cases-radiograph-files")
@@ -14,3 +19,8 @@ def radiograph_files_delete(sender, instance: Radiograph, **kwargs) -> None:
     stored_files_delete_on_commit(
         names=[name, thumbnail_name_for(name) if name else "", instance.dicom_deidentified.name]
     )
+
+
+@receiver(pre_delete, sender=Radiograph, dispatch_uid="cases-radiograph-confirmed-guard")
+def radiograph_confirmed_delete_refuse(sender, instance: Radiograph, **kwargs) -> None:
+    radiograph_delete_guard(radiograph=instance)

@@ -1,6 +1,8 @@
 """Server-rendered pages. Thin: selectors read, services write, templates show."""
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -10,12 +12,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cases import hooks
+from cases.audit import access_log_query
 from cases.forms import CaseForm, CaseSearchForm
 from cases.models import Case, Radiograph
 from cases.selectors import (
+    case_access_allowed,
     case_get_for_user,
     case_list_for_user,
-    radiograph_get_for_user,
+    case_radiograph_get_for_user,
     radiograph_list_for_user,
 )
 from cases.services import (
@@ -27,14 +31,19 @@ from cases.services import (
     radiograph_upload,
 )
 from cases.uploads import parses_uploads
-from scoliosis_portal.roles import user_is_admin
+from scoliosis_portal.roles import user_is_admin, user_is_reviewer
 
 PAGE_SIZE = 25
 # The inference app may provide this partial to show the model's answer on a radiograph page.
+# Where a reviewer without cases of their own lands (the reviews app's queue page).
+REVIEWER_START = "reviews:review_queue"
 
 
 @login_required
 def case_list(request: HttpRequest) -> HttpResponse:
+    if not case_access_allowed(user=request.user) and user_is_reviewer(request.user):
+        # Reviewers read films, not patients: their start page is the review queue.
+        return redirect(REVIEWER_START)
     form = CaseSearchForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     cases = case_list_for_user(
@@ -123,7 +132,9 @@ def radiograph_upload_view(request: HttpRequest, case_id: int) -> HttpResponse:
 
 @login_required
 def radiograph_detail(request: HttpRequest, radiograph_id: int) -> HttpResponse:
-    radiograph = radiograph_get_for_user(user=request.user, radiograph_id=radiograph_id)
+    # The page shows the case (patient) behind the film: owners and admins only. Reviewers read
+    # films on the review feature's reading page.
+    radiograph = case_radiograph_get_for_user(user=request.user, radiograph_id=radiograph_id)
     return render(
         request,
         "cases/radiograph_detail.html",
@@ -139,11 +150,22 @@ def _prediction_partial() -> str | None:
 
 @login_required
 def audit_log(request: HttpRequest) -> HttpResponse:
-    """Who created, changed or deleted cases and radiographs, and when (admins only)."""
+    """Who created, changed or deleted cases and radiographs, and who read patient data, when
+    and from where (admins only). The access log is searched by patient reference and user."""
     if not user_is_admin(request.user):
         raise PermissionDenied("Only admins see the audit trail.")
     kind = request.GET.get("kind", "case")
-    model = Radiograph if kind == "radiograph" else Case
-    records = model.history.select_related("history_user").order_by("-history_date", "-history_id")
-    page = Paginator(records, 50).get_page(request.GET.get("page"))
-    return render(request, "cases/audit_log.html", {"page": page, "kind": kind})
+    context: dict = {"kind": kind}
+    if kind == "access":
+        patient = request.GET.get("patient", "")[:64]
+        username = request.GET.get("user", "")[:150]
+        records = access_log_query(patient_reference=patient, username=username)
+        context.update({"patient": patient, "username": username})
+        query = {"kind": kind, "patient": patient, "user": username}
+    else:
+        model = Radiograph if kind == "radiograph" else Case
+        records = model.history.select_related("history_user").order_by("-history_date", "-history_id")
+        query = {"kind": kind}
+    context["page"] = Paginator(records, 50).get_page(request.GET.get("page"))
+    context["query"] = urlencode({k: v for k, v in query.items() if v})
+    return render(request, "cases/audit_log.html", context)

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cases.access import model_answer_hidden
 from cases.models import Radiograph
 from inference.models import Prediction
 from inference.selectors import (
@@ -90,7 +91,9 @@ class PredictionGradcamApi(APIView):
 
 def prediction_payload_for_radiograph(*, radiograph: Radiograph, request) -> dict | None:
     """The `prediction` of the radiograph API (registered in cases.hooks). The caller has
-    already checked that the user may see `radiograph`."""
+    already checked that the user may see `radiograph`; blind reading may still hide the answer."""
+    if request is not None and model_answer_hidden(user=request.user, radiograph=radiograph):
+        return None
     prediction = prediction_latest_for_radiograph(radiograph)
     if prediction is None:
         return None

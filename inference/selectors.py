@@ -1,5 +1,6 @@
 """Reads of the inference app. Who may see a prediction is who may see its radiograph, which
-cases.selectors decides; nothing here widens that."""
+cases.selectors decides, and whose model answer blind reading does not hide from them, which
+cases.access decides; nothing here widens that."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -8,6 +9,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 from django.urls import reverse
 
+from cases.access import radiographs_with_answer_visible
 from cases.models import Radiograph
 from cases.selectors import radiograph_list_for_user
 from inference.models import Prediction, PredictionStatus
@@ -25,7 +27,9 @@ def prediction_latest_for_radiograph(radiograph: Radiograph) -> Prediction | Non
 
 
 def prediction_list_for_user(*, user) -> QuerySet[Prediction]:
-    visible = radiograph_list_for_user(user=user).order_by().values("pk")
+    visible = radiographs_with_answer_visible(
+        user=user, radiographs=radiograph_list_for_user(user=user)
+    ).order_by().values("pk")
     return Prediction.objects.filter(radiograph__in=visible).select_related(
         "model_version", "radiograph"
     )

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from cases.access import model_answer_hidden
 from cases.selectors import radiograph_get_for_user
 from inference.selectors import prediction_latest_for_radiograph, prediction_panel_context
 
@@ -19,6 +21,8 @@ def prediction_panel(request: HttpRequest, radiograph_id: int) -> HttpResponse:
     """The model's answer for one radiograph. `?fragment=1` returns only the panel, which the
     page's script polls; without JavaScript the full page refreshes itself until it is done."""
     radiograph = radiograph_get_for_user(user=request.user, radiograph_id=radiograph_id)
+    if model_answer_hidden(user=request.user, radiograph=radiograph):
+        raise PermissionDenied("Blind reading: the model's answer is shown once your read is saved.")
     context = prediction_panel_context(
         radiograph=radiograph, prediction=prediction_latest_for_radiograph(radiograph)
     )

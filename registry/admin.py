@@ -1,13 +1,13 @@
 """Django admin: a read-only view of the registry. Changes go through the services (the models
 page or the API), so every activation is reasoned and audited."""
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from registry.models import ModelVersion
+from scoliosis_portal.admin_history import HistoryReadOnlyAdmin
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(SimpleHistoryAdmin):
+class ModelVersionAdmin(HistoryReadOnlyAdmin):
     list_display = ("id", "name", "status", "architecture", "activated_by", "activated_at", "created_at")
     list_filter = ("status",)
     search_fields = ("name", "sha256")

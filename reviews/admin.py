@@ -1,13 +1,13 @@
 """Django admin: reviews with their history (the audit trail of every read), read-only.
 Reads change through the review queue's services, so agreement and confirmation stay in step."""
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from reviews.models import Review
+from scoliosis_portal.admin_history import HistoryReadOnlyAdmin
 
 
 @admin.register(Review)
-class ReviewAdmin(SimpleHistoryAdmin):
+class ReviewAdmin(HistoryReadOnlyAdmin):
     list_display = ["id", "radiograph", "reviewer", "label", "blind", "created_at", "updated_at"]
     list_filter = ["label", "blind"]
     search_fields = ["radiograph__id", "reviewer__username"]

@@ -6,8 +6,7 @@ from datetime import datetime
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
-from django.utils.dateparse import parse_date
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -16,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cases.access import blind_reading_applies, model_answer_hidden
 from cases.models import Radiograph
 from cases.selectors import radiograph_get_for_user
 from registry.models import ModelVersion
@@ -47,12 +47,13 @@ def _raise_as_drf(exc: Exception):
 
 class QueueItemSerializer(serializers.ModelSerializer):
     """A queue entry: what a reader needs, and no patient identity (no case, reference, sex,
-    birth year)."""
+    birth year). Under blind reading (context `blind`) the model's answer fields are null: every
+    queue entry is a film this reviewer has not read yet."""
 
     predicted_label = serializers.SerializerMethodField()
     prediction_status = serializers.CharField()
-    confidence = serializers.FloatField(source="prediction_confidence", allow_null=True)
-    out_of_distribution = serializers.BooleanField(source="prediction_ood", allow_null=True)
+    confidence = serializers.SerializerMethodField()
+    out_of_distribution = serializers.SerializerMethodField()
     read_count = serializers.IntegerField()
     disagreement = serializers.BooleanField()
     image_url = serializers.SerializerMethodField()
@@ -66,8 +67,20 @@ class QueueItemSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def _answer(self, value):
+        return None if self.context.get("blind", True) else value
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_predicted_label(self, radiograph: Radiograph) -> str | None:
-        return radiograph.predicted_label or None
+        return self._answer(radiograph.predicted_label or None)
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_confidence(self, radiograph: Radiograph) -> float | None:
+        return self._answer(radiograph.prediction_confidence)
+
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_out_of_distribution(self, radiograph: Radiograph) -> bool | None:
+        return self._answer(radiograph.prediction_ood)
 
     def _absolute(self, path: str) -> str:
         request = self.context.get("request")
@@ -86,44 +99,52 @@ class QueuePagination(PageNumberPagination):
     max_page_size = 100
 
 
-def _int_param(request: Request, name: str) -> int | None:
-    value = request.query_params.get(name)
-    if value in (None, ""):
-        return None
-    try:
-        return max(0, int(value))
-    except ValueError as exc:
-        raise ValidationError({name: "A whole number of days."}) from exc
+# About a century: beyond it a date computation overflows, and no upload is that old.
+MAX_AGE_DAYS = 36_500
+
+
+class QueueFilterSerializer(serializers.Serializer):
+    predicted_label = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    min_age_days = serializers.IntegerField(required=False, min_value=0, max_value=MAX_AGE_DAYS)
+    max_age_days = serializers.IntegerField(required=False, min_value=0, max_value=MAX_AGE_DAYS)
 
 
 class ReviewQueueApi(APIView):
     permission_classes = [IsReviewer]
+    pagination_class = QueuePagination  # read by the schema generator: the answer is a page
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("predicted_label", str),
-            OpenApiParameter("min_age_days", int),
-            OpenApiParameter("max_age_days", int),
-        ],
+        parameters=[QueueFilterSerializer],
         responses=QueueItemSerializer(many=True),
+        description="Under blind reading the model's answer fields are null and filtering by "
+        "`predicted_label` is refused (400).",
     )
     def get(self, request: Request) -> Response:
+        filters = QueueFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        blind = blind_reading_applies(user=request.user)
+        if blind and filters.validated_data.get("predicted_label"):
+            raise ValidationError(
+                {"predicted_label": "Not available while blind reading is on."}
+            )
         queue = selectors.review_queue_for_user(
             user=request.user,
-            predicted_label=request.query_params.get("predicted_label", ""),
-            min_age_days=_int_param(request, "min_age_days"),
-            max_age_days=_int_param(request, "max_age_days"),
+            predicted_label=filters.validated_data.get("predicted_label", ""),
+            min_age_days=filters.validated_data.get("min_age_days"),
+            max_age_days=filters.validated_data.get("max_age_days"),
         )
-        paginator = QueuePagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(queue, request, view=self)
-        data = QueueItemSerializer(page, many=True, context={"request": request}).data
+        data = QueueItemSerializer(
+            page, many=True, context={"request": request, "blind": blind}
+        ).data
         return paginator.get_paginated_response(data)
 
 
 class ReviewInputSerializer(serializers.Serializer):
     label = serializers.CharField(max_length=64)
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
-    blind = serializers.BooleanField(required=False, default=False)
+    # No `blind` input: whether a read was blind is what the server hid, not what a client says.
 
 
 class RadiographReviewsApi(APIView):
@@ -145,9 +166,10 @@ class RadiographReviewsApi(APIView):
         payload = ReviewInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         existed = selectors.review_get_for_reviewer(radiograph=radiograph, reviewer=request.user)
+        blind = model_answer_hidden(user=request.user, radiograph=radiograph)
         try:
             review = services.review_submit(
-                radiograph=radiograph, reviewer=request.user, **payload.validated_data
+                radiograph=radiograph, reviewer=request.user, blind=blind, **payload.validated_data
             )
         except (DjangoPermissionDenied, DjangoValidationError) as exc:
             _raise_as_drf(exc)
@@ -187,37 +209,44 @@ class RadiographAdjudicationApi(APIView):
         )
 
 
+class PeriodSerializer(serializers.Serializer):
+    since = serializers.DateField(required=False, help_text="YYYY-MM-DD")
+    until = serializers.DateField(required=False, help_text="YYYY-MM-DD, inclusive")
+    model_version = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+
+
 def parse_period(params) -> tuple[datetime | None, datetime | None, ModelVersion | None]:
+    """The agreement period and model version from query parameters; a malformed value raises
+    rest_framework's ValidationError (a 400, never a 500)."""
+    from datetime import timedelta
+
     from django.utils import timezone
 
-    def day(name: str) -> datetime | None:
-        value = parse_date(params.get(name) or "")
+    period = PeriodSerializer(data={k: v for k, v in params.items() if v not in ("", None)})
+    period.is_valid(raise_exception=True)
+    values = period.validated_data
+
+    def day(value) -> datetime | None:
         if value is None:
             return None
         return timezone.make_aware(datetime(value.year, value.month, value.day))
 
-    since, until = day("since"), day("until")
+    since, until = day(values.get("since")), day(values.get("until"))
     if until is not None:
-        from datetime import timedelta
-
         until = until + timedelta(days=1)  # inclusive end day
     version = None
-    if params.get("model_version"):
-        version = ModelVersion.objects.filter(pk=params.get("model_version")).first()
+    if values.get("model_version") is not None:
+        version = ModelVersion.objects.filter(pk=values["model_version"]).first()
+        if version is None:
+            # Not silently "every version": the figures would be read as this version's.
+            raise ValidationError({"model_version": "No such model version."})
     return since, until, version
 
 
 class AgreementApi(APIView):
     permission_classes = [IsPortalAdmin]
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("since", str, description="YYYY-MM-DD"),
-            OpenApiParameter("until", str, description="YYYY-MM-DD, inclusive"),
-            OpenApiParameter("model_version", int),
-        ],
-        responses={200: dict},
-    )
+    @extend_schema(parameters=[PeriodSerializer], responses={200: dict})
     def get(self, request: Request) -> Response:
         since, until, version = parse_period(request.query_params)
         report = selectors.agreement_report(since=since, until=until, model_version=version)

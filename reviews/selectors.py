@@ -72,7 +72,7 @@ def review_queue_for_user(
         .values("n")
     )
     queue = (
-        Radiograph.objects.filter(confirmed_label="")
+        Radiograph.objects.filter(confirmed_label="", archived_at=None, case__archived_at=None)
         .annotate(
             prediction_status=_latest("status"),
             predicted_label=_latest("label"),

@@ -5,20 +5,20 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
+from rest_framework.exceptions import ValidationError as DRFValidationError
 
+from cases.access import blind_reading_applies, model_answer_hidden
 from cases.selectors import radiograph_get_for_user
 from inference.selectors import prediction_latest_for_radiograph, prediction_panel_context
 from registry.models import ModelVersion
 from registry.selectors import model_version_get_active
 from reviews import selectors, services
-from reviews.apis import parse_period
+from reviews.apis import MAX_AGE_DAYS, parse_period
 from scoliosis_portal.roles import user_is_admin, user_is_reviewer
-
-BLIND_SESSION_KEY = "review_blind"
 
 
 def _require_reviewer(request: HttpRequest) -> None:
@@ -26,26 +26,22 @@ def _require_reviewer(request: HttpRequest) -> None:
         raise PermissionDenied("Only reviewers work the review queue.")
 
 
-def _blind(request: HttpRequest) -> bool:
-    """Blind reading is on unless the reviewer turned it off (automation bias is real)."""
-    if "blind" in request.GET:
-        request.session[BLIND_SESSION_KEY] = request.GET["blind"] == "1"
-    return request.session.get(BLIND_SESSION_KEY, True)
-
-
 def _days(value: str | None) -> int | None:
     try:
-        return max(0, int(value)) if value not in (None, "") else None
+        days = int(value) if value not in (None, "") else None
     except ValueError:
         return None
+    return None if days is None else min(max(0, days), MAX_AGE_DAYS)
 
 
 @login_required
 @require_GET
 def review_queue(request: HttpRequest) -> HttpResponse:
     _require_reviewer(request)
-    blind = _blind(request)
-    predicted_label = request.GET.get("predicted_label", "")
+    # Blind reading is server state (cases.access), not a request flag; while it applies, the
+    # queue neither shows nor filters by the model's answer.
+    blind = blind_reading_applies(user=request.user)
+    predicted_label = "" if blind else request.GET.get("predicted_label", "")
     queue = selectors.review_queue_for_user(
         user=request.user,
         predicted_label=predicted_label,
@@ -73,7 +69,8 @@ def review_read(request: HttpRequest, radiograph_id: int) -> HttpResponse:
     has committed a read; then it is shown, with the way on to the next item."""
     _require_reviewer(request)
     radiograph = radiograph_get_for_user(user=request.user, radiograph_id=radiograph_id)
-    blind = _blind(request)
+    blind = blind_reading_applies(user=request.user)
+    hidden = model_answer_hidden(user=request.user, radiograph=radiograph)
     mine = selectors.review_get_for_reviewer(radiograph=radiograph, reviewer=request.user)
     choices = selectors.label_choices_for_radiograph(radiograph)
     error = ""
@@ -84,22 +81,23 @@ def review_read(request: HttpRequest, radiograph_id: int) -> HttpResponse:
                 reviewer=request.user,
                 label=request.POST.get("label", ""),
                 comment=request.POST.get("comment", ""),
-                blind=blind and mine is None,
+                blind=hidden,
             )
         except ValidationError as exc:
             error = "; ".join(m for ms in exc.message_dict.values() for m in ms)
         else:
             messages.success(request, f"Read saved: {review.label}.")
-            if blind and mine is None:
+            if hidden:
                 # Now the answer may be shown: back to this page, which reveals it.
                 return redirect("reviews:review_read", radiograph_id=radiograph.pk)
             return redirect(_next_url(request, radiograph.pk))
-    prediction = prediction_latest_for_radiograph(radiograph)
+    # While hidden, the answer never reaches the page at all (not merely left unrendered).
+    prediction = None if hidden else prediction_latest_for_radiograph(radiograph)
     context = prediction_panel_context(radiograph=radiograph, prediction=prediction)
     context.update(
         {
             "blind": blind,
-            "reveal": not blind or mine is not None,
+            "reveal": not hidden,
             "mine": mine,
             "choices": [
                 {"label": label, "key": "u" if label == "ungradable" else str(i + 1)}
@@ -126,7 +124,10 @@ def _next_url(request: HttpRequest, current_id: int) -> str:
 def agreement(request: HttpRequest) -> HttpResponse:
     if not user_is_admin(request.user):
         raise PermissionDenied("Only admins see the agreement figures.")
-    since, until, version = parse_period(request.GET)
+    try:
+        since, until, version = parse_period(request.GET)
+    except DRFValidationError:
+        return HttpResponseBadRequest("Malformed period or model version.")
     report = selectors.agreement_report(since=since, until=until, model_version=version)
     return render(
         request,

@@ -30,7 +30,7 @@ def _validation(exc: DjangoValidationError) -> exceptions.ValidationError:
 
 class ModelVersionSerializer(serializers.ModelSerializer):
     activated_by = serializers.SerializerMethodField()
-    training_run = serializers.PrimaryKeyRelatedField(read_only=True)
+    training_run = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = ModelVersion
@@ -77,6 +77,8 @@ class Pagination(PageNumberPagination):
 
 
 class ModelVersionListApi(APIView):
+    pagination_class = Pagination  # read by the schema generator: the answer is a page
+
     @extend_schema(responses=ModelVersionSerializer(many=True))
     def get(self, request: Request) -> Response:
         versions = registry_selectors.model_version_list_for_user(user=request.user)
@@ -147,6 +149,8 @@ class ModelVersionRereadApi(APIView):
 
 
 class TrainingRunListCreateApi(APIView):
+    pagination_class = Pagination  # read by the schema generator: the answer is a page
+
     @extend_schema(responses=TrainingRunSerializer(many=True))
     def get(self, request: Request) -> Response:
         runs = selectors.training_run_list_for_user(user=request.user)

@@ -385,3 +385,20 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 # --- end deploy defaults ------------------------------------------------------------------------
+
+# --- Patient privacy (issue 10: reviewers, blind reading, access log) ---------------------------
+# Blind reading: a reviewer sees the model's answer on a film only after saving their own read.
+# Server-wide; no request parameter switches it off.
+REVIEW_BLIND_READING = env.bool("REVIEW_BLIND_READING", default=True)
+# Every successful read of patient data is appended to the access log (cases.audit). Placed just
+# before AxesMiddleware, which must stay last.
+_AXES_MIDDLEWARE = "axes.middleware.AxesMiddleware"
+MIDDLEWARE = [
+    *(m for m in MIDDLEWARE if m != _AXES_MIDDLEWARE),
+    "cases.audit.AccessLogMiddleware",
+    *([_AXES_MIDDLEWARE] if _AXES_MIDDLEWARE in MIDDLEWARE else []),
+]
+# History rows are evidence: the admin shows them but never reverts to them (cases.admin also
+# refuses the revert POST, which this setting alone only hides).
+SIMPLE_HISTORY_REVERT_DISABLED = True
+# --- end patient privacy ------------------------------------------------------------------------

@@ -1,15 +1,15 @@
 """Every access rule, with every outsider persona, on every case, radiograph and file URL.
 
-Owner (clinician) and admin read and change; a reviewer reads but does not change; another
-clinician and a user with no role get 404 (the object does not exist for them); no login gets
-401 from the API and a redirect to the login page from pages.
+Owner (clinician) and admin read and change; a reviewer reaches films (radiograph, image,
+thumbnail) but no case: for them a case does not exist (404), like for another clinician or a
+user with no role; no login gets 401 from the API and a redirect to the login page from pages.
 """
 from __future__ import annotations
 
 import pytest
 from django.urls import reverse
 
-from tests.factories import RadiographFactory, png_bytes, upload
+from tests.factories import RadiographFactory, UserFactory, png_bytes, upload
 
 READ_API = [
     ("cases_api:case_detail", "case"),
@@ -34,11 +34,21 @@ def url_for(name: str, kind: str, objects: dict) -> str:
 
 
 @pytest.mark.parametrize("name,kind", READ_API)
-@pytest.mark.parametrize("persona", ["clinician", "reviewer", "admin_user"])
-def test_owner_reviewer_and_admin_can_read_through_the_api(request, api_as, objects, persona, name, kind):
+@pytest.mark.parametrize("persona", ["clinician", "admin_user"])
+def test_owner_and_admin_can_read_through_the_api(request, api_as, objects, persona, name, kind):
     user = request.getfixturevalue(persona)
     response = api_as(user).get(url_for(name, kind, objects))
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("name,kind", [r for r in READ_API if r[1] == "radiograph"])
+def test_reviewer_reads_films_through_the_api(api_as, reviewer, objects, name, kind):
+    assert api_as(reviewer).get(url_for(name, kind, objects)).status_code == 200
+
+
+def test_reviewer_has_no_case_through_the_api(api_as, reviewer, objects):
+    response = api_as(reviewer).get(url_for("cases_api:case_detail", "case", objects))
+    assert response.status_code == 404
 
 
 @pytest.mark.parametrize("name,kind", READ_API)
@@ -80,14 +90,20 @@ def test_anonymous_is_sent_to_login_from_every_page(client, objects, name, kind)
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_reviewer_reads_case_page_but_has_no_edit_or_upload(client_as, reviewer, case):
-    response = client_as(reviewer).get(reverse("cases:case_detail", args=[case.pk]))
-    assert response.status_code == 200
-    assert b"Upload radiographs" not in response.content
-    assert client_as(reviewer).get(reverse("cases:case_edit", args=[case.pk])).status_code == 403
+def test_reviewer_has_no_case_page_no_edit_and_no_radiograph_page(client_as, reviewer, case, radiograph):
+    client = client_as(reviewer)
+    assert client.get(reverse("cases:case_detail", args=[case.pk])).status_code == 404
+    assert client.get(reverse("cases:case_edit", args=[case.pk])).status_code == 404
+    assert client.get(reverse("cases:radiograph_detail", args=[radiograph.pk])).status_code == 404
 
 
-@pytest.mark.parametrize("persona,status", [("reviewer", 403), ("other_clinician", 404), ("outsider", 404)])
+def test_reviewer_landing_on_the_case_list_goes_to_the_review_queue(client_as, reviewer, case):
+    response = client_as(reviewer).get(reverse("cases:case_list"))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("reviews:review_queue")
+
+
+@pytest.mark.parametrize("persona,status", [("reviewer", 404), ("other_clinician", 404), ("outsider", 404)])
 def test_only_owner_or_admin_may_patch_a_case(request, api_as, case, persona, status):
     user = request.getfixturevalue(persona)
     response = api_as(user).patch(
@@ -109,7 +125,7 @@ def test_owner_and_admin_may_patch_a_case(request, api_as, case, persona):
     assert case.notes == "scoliosis follow-up"
 
 
-@pytest.mark.parametrize("persona,status", [("reviewer", 403), ("other_clinician", 404), ("outsider", 404)])
+@pytest.mark.parametrize("persona,status", [("reviewer", 404), ("other_clinician", 404), ("outsider", 404)])
 def test_only_owner_or_admin_may_upload_through_the_api(request, api_as, case, persona, status):
     user = request.getfixturevalue(persona)
     url = reverse("cases_api:radiograph_upload", args=[case.pk])
@@ -118,7 +134,7 @@ def test_only_owner_or_admin_may_upload_through_the_api(request, api_as, case, p
     assert not case.radiographs.exists()
 
 
-@pytest.mark.parametrize("persona,status", [("reviewer", 403), ("other_clinician", 404), ("outsider", 404)])
+@pytest.mark.parametrize("persona,status", [("reviewer", 404), ("other_clinician", 404), ("outsider", 404)])
 def test_only_owner_or_admin_may_upload_through_the_page(request, client_as, case, persona, status):
     user = request.getfixturevalue(persona)
     url = reverse("cases:radiograph_upload", args=[case.pk])
@@ -146,13 +162,21 @@ def test_case_list_shows_a_clinician_only_their_own_cases(api_as, client_as, cli
     assert b"MRN-BOB-1" not in page.content
 
 
-@pytest.mark.parametrize("persona,count", [("reviewer", 2), ("admin_user", 2), ("outsider", 0)])
+@pytest.mark.parametrize("persona,count", [("clinician", 1), ("admin_user", 2)])
 def test_case_list_scope_per_role(request, api_as, case, other_clinician, persona, count):
     from tests.factories import CaseFactory
 
     CaseFactory(owner=other_clinician)
     user = request.getfixturevalue(persona)
     assert api_as(user).get(reverse("cases_api:case_list")).json()["count"] == count
+
+
+@pytest.mark.parametrize("persona", ["reviewer", "outsider"])
+def test_reviewer_and_outsider_have_no_case_list_api(request, api_as, case, persona):
+    user = request.getfixturevalue(persona)
+    response = api_as(user).get(reverse("cases_api:case_list"), {"search": case.patient_reference})
+    assert response.status_code == 403
+    assert case.patient_reference not in response.content.decode()
 
 
 def test_files_are_never_cached_publicly(api_as, clinician, radiograph):
@@ -170,6 +194,8 @@ def test_dicom_copy_follows_the_same_rule(api_as, clinician, other_clinician, ca
     url = reverse("cases_api:radiograph_dicom", args=[radiograph.pk])
     assert api_as(clinician).get(url).status_code == 200
     assert api_as(other_clinician).get(url).status_code == 404
+    # The DICOM copy goes with the case (study attributes), so a reviewer does not fetch it.
+    assert api_as(UserFactory(role="reviewer")).get(url).status_code == 404
     assert api_as(None).get(url).status_code == 401
 
 

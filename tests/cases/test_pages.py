@@ -76,8 +76,8 @@ def test_rejected_upload_on_the_page_lists_each_file(client_as, clinician, case)
     assert not Radiograph.objects.exists()
 
 
-def test_radiograph_page_shows_the_image_and_the_decision_aid_notice(client_as, reviewer, radiograph):
-    response = client_as(reviewer).get(reverse("cases:radiograph_detail", args=[radiograph.pk]))
+def test_radiograph_page_shows_the_image_and_the_decision_aid_notice(client_as, clinician, radiograph):
+    response = client_as(clinician).get(reverse("cases:radiograph_detail", args=[radiograph.pk]))
     page = response.content.decode()
     assert response.status_code == 200
     assert reverse("cases_api:radiograph_image", args=[radiograph.pk]) in page

@@ -60,6 +60,8 @@ def test_prediction_is_null_until_queued_then_queued_status(clinician, case, mod
 
 
 def test_owner_and_reviewer_can_download_gradcam(clinician, reviewer, predicted):
+    # Under blind reading (the default) the reviewer sees the heat-map once their read is saved.
+    predicted.radiograph.reviews.create(reviewer=reviewer, label="normal", blind=True)
     for user in (clinician, reviewer):
         response = _api(user).get(f"/api/v1/predictions/{predicted.pk}/gradcam/")
         assert response.status_code == 200

@@ -65,7 +65,8 @@ def test_queue_lists_most_uncertain_first_without_patient_identity(reviewer, rea
     assert not {"case", "patient_reference", "sex", "birth_year"} & set(item)
 
 
-def test_queue_filters_by_predicted_label_and_age(reviewer, read_ready):
+def test_queue_filters_by_predicted_label_and_age(reviewer, read_ready, settings):
+    settings.REVIEW_BLIND_READING = False  # the predicted_label filter exists only outside blind reading
     confident, unsure, odd = read_ready
     Radiograph.objects.filter(pk=confident.pk).update(uploaded_at=timezone.now() - timedelta(days=10))
     by_label = _api(reviewer).get("/api/v1/review-queue/?predicted_label=scoliosis").json()
@@ -234,10 +235,10 @@ def test_blind_read_hides_the_answer_until_committed_then_moves_on(reviewer, rea
     assert Review.objects.get(radiograph=odd).blind is True
 
 
-def test_non_blind_read_goes_straight_to_the_next_item(reviewer, read_ready):
+def test_non_blind_read_goes_straight_to_the_next_item(reviewer, read_ready, settings):
+    settings.REVIEW_BLIND_READING = False
     confident, unsure, odd = read_ready
     client = _page(reviewer)
-    client.get("/inference/review/?blind=0")
     page = client.get(f"/inference/review/radiographs/{unsure.pk}/").content.decode()
     assert 'id="prediction-panel"' in page
     response = client.post(f"/inference/review/radiographs/{unsure.pk}/", {"label": "scoliosis"})

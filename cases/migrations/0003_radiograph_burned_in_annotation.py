@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cases', '0001_initial'),
+        ('cases', '0002_move_review_to_reviews_app'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
