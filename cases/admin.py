@@ -4,7 +4,7 @@ Review is registered by the review feature (cases/reviews), not here."""
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from cases.models import Case, Radiograph
+from cases.models import Case, CaseReportExport, Radiograph
 
 
 @admin.register(Case)
@@ -26,3 +26,22 @@ class RadiographAdmin(SimpleHistoryAdmin):
     exclude = ["image", "dicom_deidentified"]
     readonly_fields = ["sha256", "size_bytes", "width", "height", "bit_depth", "content_type"]
 
+
+
+@admin.register(CaseReportExport)
+class CaseReportExportAdmin(admin.ModelAdmin):
+    """The trail of printed reports: read-only, nobody edits an audit record."""
+
+    list_display = ["id", "case", "exported_by", "exported_at", "film_count", "identity_included"]
+    list_filter = ["identity_included"]
+    list_select_related = ["case", "exported_by"]
+    readonly_fields = [f.name for f in CaseReportExport._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

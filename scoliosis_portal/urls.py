@@ -20,6 +20,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
     path("", include("cases.urls")),
+    path("", include("cases.reviews.read_urls")),
     path("inference/", include("inference.urls")),
     path("training/", include("training.urls")),
 ]

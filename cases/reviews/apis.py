@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from cases.models import Radiograph
 from cases.reviews import selectors, services
-from cases.roles import user_is_admin, user_is_reviewer
+from cases.roles import user_is_admin, user_is_reviewer, user_may_adjudicate
 from cases.selectors import radiograph_get_for_user
 from training.models import ModelVersion
 
@@ -28,6 +28,13 @@ class IsReviewer(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return user_is_reviewer(request.user)
+
+
+class MayAdjudicate(BasePermission):
+    message = "Only admins and senior reviewers may adjudicate."
+
+    def has_permission(self, request, view) -> bool:
+        return user_may_adjudicate(request.user)
 
 
 class IsPortalAdmin(BasePermission):
@@ -169,7 +176,7 @@ class AdjudicationInputSerializer(serializers.Serializer):
 
 
 class RadiographAdjudicationApi(APIView):
-    permission_classes = [IsPortalAdmin]
+    permission_classes = [MayAdjudicate]
 
     @extend_schema(request=AdjudicationInputSerializer, responses={200: dict})
     def post(self, request: Request, radiograph_id: int) -> Response:

@@ -1,0 +1,247 @@
+"""Reads of every film's state as the clinician sees it: the one place that turns a film's
+prediction, reads and confirmed label into a badge (pending, model answer, outlier, confirmed,
+corrected, disputed). The case list, the case page, its live status endpoint and the printed
+report all use it, so they can never disagree.
+
+Who may see which case and radiograph is decided by `cases.selectors`; which reads a user sees
+by `cases.reviews.selectors.reviews_visible_for_radiograph`. Nothing here widens either.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db import models
+from django.urls import reverse
+
+from cases.models import Case, Radiograph, Review
+from cases.reviews.selectors import reviews_visible_for_radiograph
+from cases.selectors import radiograph_list_for_user
+from inference.models import Prediction, PredictionStatus
+from inference.selectors import confidence_in_words
+
+
+class FilmStateKind(models.TextChoices):
+    PENDING = "pending", "Pending"
+    FAILED = "failed", "Model could not read it"
+    MODEL_ANSWER = "model_answer", "Model answer"
+    OUTLIER = "outlier", "Outlier"
+    CONFIRMED = "confirmed", "Confirmed"
+    CORRECTED = "corrected", "Corrected"
+    DISPUTED = "disputed", "Disputed"
+
+
+# States that no background work will change by itself (only a person's read or adjudication).
+SETTLED_KINDS = frozenset({FilmStateKind.CONFIRMED, FilmStateKind.CORRECTED})
+
+
+@dataclass
+class FilmState:
+    radiograph: Radiograph
+    number: int
+    kind: FilmStateKind
+    prediction_status: str | None = None
+    model_label: str | None = None
+    confidence: float | None = None
+    out_of_distribution: bool = False
+    model_version: str | None = None
+    reader_label: str | None = None
+    adjudicated: bool = False
+    distinct_read_labels: int = 0
+    read_count: int = 0
+    # Only the reads this user may see (no reader identity), loaded on request.
+    visible_read_labels: list[str] = field(default_factory=list)
+
+    @property
+    def badge(self) -> str:
+        """The badge's words: the state and, where there is one, the label it stands for."""
+        if self.kind == FilmStateKind.PENDING:
+            return "Pending: the model is reading"
+        if self.kind in (FilmStateKind.MODEL_ANSWER,):
+            return f"Model answer: {self.model_label}"
+        if self.kind == FilmStateKind.OUTLIER:
+            return "Outlier: no class given"
+        if self.kind == FilmStateKind.CONFIRMED:
+            return f"Confirmed: {self.reader_label}"
+        if self.kind == FilmStateKind.CORRECTED:
+            return f"Corrected: {self.reader_label}"
+        if self.kind == FilmStateKind.DISPUTED:
+            return "Disputed: readers disagree"
+        return str(self.kind.label)
+
+    @property
+    def model_answer_words(self) -> str:
+        """The model's answer in words, as printed beside a reader's label."""
+        if self.prediction_status in (None, PredictionStatus.QUEUED, PredictionStatus.RUNNING):
+            return "not read yet"
+        if self.prediction_status == PredictionStatus.FAILED:
+            return "could not read it"
+        if self.out_of_distribution:
+            return "outlier: unlike the films it was trained on, no class given"
+        return f"{self.model_label} ({self.confidence_percent} %)"
+
+    @property
+    def confidence_percent(self) -> str:
+        return f"{self.confidence * 100:.1f}" if self.confidence is not None else ""
+
+    @property
+    def confidence_words(self) -> str:
+        return confidence_in_words(self.confidence) if self.model_label else ""
+
+    @property
+    def detail(self) -> str:
+        """One line under the badge. A correction shows the model's answer beside the read."""
+        if self.kind == FilmStateKind.CORRECTED:
+            by = "adjudicated" if self.adjudicated else "reader"
+            return f"{by}: {self.reader_label} · model: {self.model_answer_words}"
+        if self.kind == FilmStateKind.CONFIRMED:
+            by = "adjudicated" if self.adjudicated else "a reader agreed with the model"
+            return f"{by} · model {self.model_version}"
+        if self.kind == FilmStateKind.DISPUTED:
+            reads = ", ".join(self.visible_read_labels)
+            tail = f"reads: {reads} · " if reads else ""
+            return f"{tail}model: {self.model_answer_words}; awaiting adjudication"
+        if self.kind in (FilmStateKind.MODEL_ANSWER, FilmStateKind.OUTLIER):
+            waiting = f"{self.read_count} read(s), not yet confirmed" if self.read_count else "not yet read"
+            return f"{waiting} · model {self.model_version}"
+        if self.kind == FilmStateKind.FAILED:
+            return "A reader will read this film without the model."
+        return "The answer appears here when the model has read the film."
+
+    @property
+    def settled(self) -> bool:
+        return self.kind in SETTLED_KINDS
+
+    def as_json(self) -> dict:
+        return {
+            "id": self.radiograph.pk,
+            "number": self.number,
+            "state": str(self.kind),
+            "state_display": str(self.kind.label),
+            "badge": self.badge,
+            "detail": self.detail,
+            "prediction_status": self.prediction_status,
+            "model_label": self.model_label,
+            "confidence": self.confidence,
+            "out_of_distribution": self.out_of_distribution,
+            "model_version": self.model_version,
+            "reader_label": self.reader_label,
+            "adjudicated": self.adjudicated,
+            "read_count": self.read_count,
+            "url": reverse("cases:radiograph_detail", args=[self.radiograph.pk]),
+        }
+
+
+def _film_kind(
+    *, radiograph: Radiograph, prediction: Prediction | None, distinct_read_labels: int
+) -> FilmStateKind:
+    """1. A confirmed label wins: confirmed when it is the model's (in-distribution) answer,
+       corrected otherwise (a different class, or a class for a film the model gave none).
+    2. Reads that disagree and no confirmed label: disputed, until an adjudicator settles it.
+    3. Otherwise the model's state: pending, failed, outlier, or its answer."""
+    model_answer = None
+    if prediction is not None and prediction.status == PredictionStatus.SUCCEEDED:
+        model_answer = None if prediction.out_of_distribution else prediction.label
+    if radiograph.confirmed_label:
+        if prediction is None or radiograph.confirmed_label == model_answer:
+            return FilmStateKind.CONFIRMED
+        return FilmStateKind.CORRECTED
+    if distinct_read_labels > 1:
+        return FilmStateKind.DISPUTED
+    if prediction is None or prediction.status in (PredictionStatus.QUEUED, PredictionStatus.RUNNING):
+        return FilmStateKind.PENDING
+    if prediction.status == PredictionStatus.FAILED:
+        return FilmStateKind.FAILED
+    if prediction.out_of_distribution:
+        return FilmStateKind.OUTLIER
+    return FilmStateKind.MODEL_ANSWER
+
+
+def _latest_predictions(radiograph_ids: list[int]) -> dict[int, Prediction]:
+    latest: dict[int, Prediction] = {}
+    rows = (
+        Prediction.objects.filter(radiograph_id__in=radiograph_ids)
+        .select_related("model_version")
+        .order_by("radiograph_id", "-created_at", "-id")
+    )
+    for prediction in rows:
+        latest.setdefault(prediction.radiograph_id, prediction)
+    return latest
+
+
+def _read_counts(radiograph_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """(reads, distinct labels) per radiograph. Counts only: that readers disagree is shown to
+    everyone who sees the film (the review queue shows it too); who read what is not."""
+    rows = (
+        Review.objects.filter(radiograph_id__in=radiograph_ids)
+        .order_by()
+        .values("radiograph_id")
+        .annotate(n=models.Count("*"), labels=models.Count("label", distinct=True))
+    )
+    return {row["radiograph_id"]: (row["n"], row["labels"]) for row in rows}
+
+
+def film_states_for_radiographs(
+    *, user, radiographs: Iterable[Radiograph], with_reads: bool = True
+) -> list[FilmState]:
+    """The state of each radiograph, in the given order, numbered within its case. The caller
+    passes radiographs the user may see (from `radiograph_list_for_user`)."""
+    radiographs = list(radiographs)
+    ids = [r.pk for r in radiographs]
+    predictions = _latest_predictions(ids)
+    counts = _read_counts(ids)
+    numbers: dict[int, int] = {}
+    states = []
+    for radiograph in radiographs:
+        numbers[radiograph.case_id] = numbers.get(radiograph.case_id, 0) + 1
+        prediction = predictions.get(radiograph.pk)
+        read_count, distinct = counts.get(radiograph.pk, (0, 0))
+        succeeded = prediction is not None and prediction.status == PredictionStatus.SUCCEEDED
+        state = FilmState(
+            radiograph=radiograph,
+            number=numbers[radiograph.case_id],
+            kind=_film_kind(radiograph=radiograph, prediction=prediction, distinct_read_labels=distinct),
+            prediction_status=prediction.status if prediction else None,
+            model_label=(prediction.label or None) if succeeded and not prediction.out_of_distribution else None,
+            confidence=prediction.confidence if succeeded else None,
+            out_of_distribution=bool(succeeded and prediction.out_of_distribution),
+            model_version=prediction.model_version.name if prediction else None,
+            reader_label=radiograph.confirmed_label or None,
+            adjudicated=bool(radiograph.adjudicated_by_id),
+            distinct_read_labels=distinct,
+            read_count=read_count,
+        )
+        if with_reads and read_count:
+            state.visible_read_labels = [
+                review.label
+                for review in reviews_visible_for_radiograph(radiograph=radiograph, user=user)
+            ]
+        states.append(state)
+    return states
+
+
+def film_states_for_case(*, user, case: Case) -> list[FilmState]:
+    """Every film of a case the caller let the user see, oldest first."""
+    radiographs = radiograph_list_for_user(user=user, case_id=case.pk)
+    return film_states_for_radiographs(user=user, radiographs=radiographs)
+
+
+def film_states_for_cases(*, user, cases: Iterable[Case]) -> dict[int, list[FilmState]]:
+    """Badges for a page of the case list (no per-read detail: one query for all reads)."""
+    case_ids = [c.pk for c in cases]
+    radiographs = radiograph_list_for_user(user=user).filter(case_id__in=case_ids)
+    by_case: dict[int, list[FilmState]] = {pk: [] for pk in case_ids}
+    for state in film_states_for_radiographs(user=user, radiographs=radiographs, with_reads=False):
+        by_case[state.radiograph.case_id].append(state)
+    return by_case
+
+
+def case_status_payload(*, user, case: Case) -> dict:
+    """The case page's live status: the case's status and each film's state."""
+    films = film_states_for_case(user=user, case=case)
+    return {
+        "case": {"id": case.pk, "status": case.status, "status_display": case.get_status_display()},
+        "films": [film.as_json() for film in films],
+        # The page polls faster while the model still has work; a person's read can come later.
+        "model_busy": any(f.kind == FilmStateKind.PENDING for f in films),
+    }
