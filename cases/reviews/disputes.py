@@ -68,5 +68,9 @@ def dispute_list_for_user(*, user, radiographs=None) -> list[Dispute]:
             choices=label_choices_for_radiograph(state.radiograph),
             may_settle=admin or all(r.reviewer_id != user.pk for r in reads[state.radiograph.pk]),
         )
-        for state in film_states_for_radiographs(user=user, radiographs=radiographs, with_reads=False)
+        for state in film_states_for_radiographs(
+            user=user,
+            radiographs=Radiograph.objects.filter(pk__in=list(reads)).order_by("uploaded_at", "id"),
+            with_reads=False,
+        )
     ]

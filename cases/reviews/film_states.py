@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import models
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from cases.models import Case, Radiograph, Review
@@ -132,86 +134,81 @@ class FilmState:
         }
 
 
-def _film_kind(
-    *, radiograph: Radiograph, prediction: Prediction | None, distinct_read_labels: int
-) -> FilmStateKind:
+def _film_kind(*, radiograph: Radiograph, distinct_read_labels: int) -> FilmStateKind:
     """1. A confirmed label wins: confirmed when it is the model's (in-distribution) answer,
        corrected otherwise (a different class, or a class for a film the model gave none).
     2. Reads that disagree and no confirmed label: disputed, until an adjudicator settles it.
-    3. Otherwise the model's state: pending, failed, outlier, or its answer."""
+    3. Otherwise the model's state (latest prediction, annotated as `p_*`): pending, failed,
+       outlier, or its answer."""
+    status = radiograph.p_status
     model_answer = None
-    if prediction is not None and prediction.status == PredictionStatus.SUCCEEDED:
-        model_answer = None if prediction.out_of_distribution else prediction.label
+    if status == PredictionStatus.SUCCEEDED and not radiograph.p_ood:
+        model_answer = radiograph.p_label
     if radiograph.confirmed_label:
-        if prediction is None or radiograph.confirmed_label == model_answer:
+        if status is None or radiograph.confirmed_label == model_answer:
             return FilmStateKind.CONFIRMED
         return FilmStateKind.CORRECTED
     if distinct_read_labels > 1:
         return FilmStateKind.DISPUTED
-    if prediction is None or prediction.status in (PredictionStatus.QUEUED, PredictionStatus.RUNNING):
+    if status is None or status in (PredictionStatus.QUEUED, PredictionStatus.RUNNING):
         return FilmStateKind.PENDING
-    if prediction.status == PredictionStatus.FAILED:
+    if status == PredictionStatus.FAILED:
         return FilmStateKind.FAILED
-    if prediction.out_of_distribution:
+    if radiograph.p_ood:
         return FilmStateKind.OUTLIER
     return FilmStateKind.MODEL_ANSWER
 
 
-def _latest_predictions(radiograph_ids: list[int]) -> dict[int, Prediction]:
-    latest: dict[int, Prediction] = {}
-    rows = (
-        Prediction.objects.filter(radiograph_id__in=radiograph_ids)
-        .select_related("model_version")
-        .order_by("radiograph_id", "-created_at", "-id")
+def _latest(field: str):
+    return Subquery(
+        Prediction.objects.filter(radiograph=OuterRef("pk")).order_by("-created_at", "-id").values(field)[:1]
     )
-    for prediction in rows:
-        latest.setdefault(prediction.radiograph_id, prediction)
-    return latest
 
 
-def _read_counts(radiograph_ids: list[int]) -> dict[int, tuple[int, int]]:
-    """(reads, distinct labels) per radiograph. Counts only: that readers disagree is shown to
-    everyone who sees the film (the review queue shows it too); who read what is not."""
-    rows = (
-        Review.objects.filter(radiograph_id__in=radiograph_ids)
-        .order_by()
-        .values("radiograph_id")
-        .annotate(n=models.Count("*"), labels=models.Count("label", distinct=True))
+def _with_reads_and_prediction(radiographs: QuerySet[Radiograph]) -> QuerySet[Radiograph]:
+    """One query for a page of films, whatever its length: the latest prediction's fields and
+    the read counts come as subqueries. Counts only: that readers disagree is shown to everyone
+    who sees the film (the review queue shows it too); who read what is not."""
+    reads = Review.objects.filter(radiograph=OuterRef("pk")).order_by().values("radiograph")
+    return radiographs.annotate(
+        p_status=_latest("status"),
+        p_label=_latest("label"),
+        p_confidence=_latest("confidence"),
+        p_ood=_latest("out_of_distribution"),
+        p_version=_latest("model_version__name"),
+        read_count=Coalesce(Subquery(reads.annotate(n=Count("*")).values("n"), output_field=IntegerField()), 0),
+        distinct_read_labels=Coalesce(
+            Subquery(reads.annotate(n=Count("label", distinct=True)).values("n"), output_field=IntegerField()), 0
+        ),
     )
-    return {row["radiograph_id"]: (row["n"], row["labels"]) for row in rows}
 
 
 def film_states_for_radiographs(
-    *, user, radiographs: Iterable[Radiograph], with_reads: bool = True
+    *, user, radiographs: QuerySet[Radiograph], with_reads: bool = True
 ) -> list[FilmState]:
-    """The state of each radiograph, in the given order, numbered within its case. The caller
-    passes radiographs the user may see (from `radiograph_list_for_user`)."""
-    radiographs = list(radiographs)
-    ids = [r.pk for r in radiographs]
-    predictions = _latest_predictions(ids)
-    counts = _read_counts(ids)
+    """The state of each radiograph, in the queryset's order, numbered within its case. The
+    caller passes radiographs the user may see (from `radiograph_list_for_user`)."""
     numbers: dict[int, int] = {}
     states = []
-    for radiograph in radiographs:
+    for radiograph in _with_reads_and_prediction(radiographs):
         numbers[radiograph.case_id] = numbers.get(radiograph.case_id, 0) + 1
-        prediction = predictions.get(radiograph.pk)
-        read_count, distinct = counts.get(radiograph.pk, (0, 0))
-        succeeded = prediction is not None and prediction.status == PredictionStatus.SUCCEEDED
+        succeeded = radiograph.p_status == PredictionStatus.SUCCEEDED
+        outlier = bool(succeeded and radiograph.p_ood)
         state = FilmState(
             radiograph=radiograph,
             number=numbers[radiograph.case_id],
-            kind=_film_kind(radiograph=radiograph, prediction=prediction, distinct_read_labels=distinct),
-            prediction_status=prediction.status if prediction else None,
-            model_label=(prediction.label or None) if succeeded and not prediction.out_of_distribution else None,
-            confidence=prediction.confidence if succeeded else None,
-            out_of_distribution=bool(succeeded and prediction.out_of_distribution),
-            model_version=prediction.model_version.name if prediction else None,
+            kind=_film_kind(radiograph=radiograph, distinct_read_labels=radiograph.distinct_read_labels),
+            prediction_status=radiograph.p_status,
+            model_label=(radiograph.p_label or None) if succeeded and not outlier else None,
+            confidence=radiograph.p_confidence if succeeded else None,
+            out_of_distribution=outlier,
+            model_version=radiograph.p_version,
             reader_label=radiograph.confirmed_label or None,
             adjudicated=bool(radiograph.adjudicated_by_id),
-            distinct_read_labels=distinct,
-            read_count=read_count,
+            distinct_read_labels=radiograph.distinct_read_labels,
+            read_count=radiograph.read_count,
         )
-        if with_reads and read_count:
+        if with_reads and radiograph.read_count:
             state.visible_read_labels = [
                 review.label
                 for review in reviews_visible_for_radiograph(radiograph=radiograph, user=user)
