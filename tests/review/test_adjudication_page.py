@@ -114,6 +114,22 @@ def test_review_queue_rows_show_a_thumbnail_and_just_now(reviewer, case):
     version = support.make_model_version_row()
     radiograph = support.make_radiograph(case, seed=30)
     support.make_finished_prediction(radiograph, version, label="normal", confidence=0.5)
-    html = _page(reviewer).get("/inference/review/").content.decode()
+    client = _page(reviewer)
+    html = client.get("/inference/review/").content.decode()
     assert f'src="/api/v1/radiographs/{radiograph.pk}/thumbnail/"' in html
+    thumbnail = client.get(f"/api/v1/radiographs/{radiograph.pk}/thumbnail/")
+    assert thumbnail.status_code == 200 and thumbnail["Content-Type"] == "image/jpeg"
     assert "just now" in html and "0\xa0minutes" not in html and "0 minutes" not in html
+
+
+def test_senior_reviewer_may_adjudicate_through_the_api_too(senior, reviewer, disputed):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(user=senior)
+    url = f"/api/v1/radiographs/{disputed.pk}/adjudication/"
+    assert api.post(url, {"label": "scoliosis", "reason": "api"}).status_code == 200
+    api.force_authenticate(user=reviewer)
+    assert api.post(url, {"label": "normal"}).status_code == 403
+    disputed.refresh_from_db()
+    assert disputed.confirmed_label == "scoliosis" and disputed.adjudicated_by == senior
