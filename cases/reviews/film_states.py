@@ -97,7 +97,10 @@ class FilmState:
             by = "adjudicated" if self.adjudicated else "reader"
             return f"{by}: {self.reader_label} · model: {self.model_answer_words}"
         if self.kind == FilmStateKind.CONFIRMED:
-            by = "adjudicated" if self.adjudicated else "a reader agreed with the model"
+            if self.model_label != self.reader_label:  # the model gave no class
+                by = "adjudicated" if self.adjudicated else "reader"
+                return f"{by}: {self.reader_label} · model: {self.model_answer_words}"
+            by = "adjudicated, as the model said" if self.adjudicated else "a reader agreed with the model"
             return f"{by} · model {self.model_version}"
         if self.kind == FilmStateKind.DISPUTED:
             reads = ", ".join(self.visible_read_labels)
@@ -135,8 +138,8 @@ class FilmState:
 
 
 def _film_kind(*, radiograph: Radiograph, distinct_read_labels: int) -> FilmStateKind:
-    """1. A confirmed label wins: confirmed when it is the model's (in-distribution) answer,
-       corrected otherwise (a different class, or a class for a film the model gave none).
+    """1. A confirmed label wins: corrected when the model gave another class, confirmed when it
+       is the model's answer or the model gave none (an outlier, a film it could not read).
     2. Reads that disagree and no confirmed label: disputed, until an adjudicator settles it.
     3. Otherwise the model's state (latest prediction, annotated as `p_*`): pending, failed,
        outlier, or its answer."""
@@ -145,9 +148,10 @@ def _film_kind(*, radiograph: Radiograph, distinct_read_labels: int) -> FilmStat
     if status == PredictionStatus.SUCCEEDED and not radiograph.p_ood:
         model_answer = radiograph.p_label
     if radiograph.confirmed_label:
-        if status is None or radiograph.confirmed_label == model_answer:
-            return FilmStateKind.CONFIRMED
-        return FilmStateKind.CORRECTED
+        if model_answer and radiograph.confirmed_label != model_answer:
+            return FilmStateKind.CORRECTED
+        # The model's own answer, or a label where the model gave none (outlier, failed).
+        return FilmStateKind.CONFIRMED
     if distinct_read_labels > 1:
         return FilmStateKind.DISPUTED
     if status is None or status in (PredictionStatus.QUEUED, PredictionStatus.RUNNING):

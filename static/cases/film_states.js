@@ -29,14 +29,18 @@
     function tick() {
       if (document.hidden) { window.setTimeout(tick, idle * 1000); return; }
       fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (r) {
+          // A redirect means the session ended (sign-in page): stop, as for 403/404.
+          if (r.redirected) return Promise.reject(401);
+          return r.ok ? r.json() : Promise.reject(r.status);
+        })
         .then(function (data) {
           update(root, data);
           window.setTimeout(tick, (data.model_busy ? Math.min(BUSY_SECONDS, idle) : idle) * 1000);
         })
         .catch(function (status) {
           // Signed out or the case is gone: stop; a network hiccup: try again later.
-          if (status === 403 || status === 404) return;
+          if (status === 401 || status === 403 || status === 404) return;
           window.setTimeout(tick, idle * 3000);
         });
     }

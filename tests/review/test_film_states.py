@@ -81,6 +81,13 @@ def test_correction_shows_the_models_answer_beside_the_readers(clinician, case, 
     assert corrected.detail == "reader: normal · model: scoliosis (88.0 %)"
 
 
+def test_a_label_for_a_film_the_model_gave_no_class_is_confirmed_not_corrected(clinician, case, films, reviewer):
+    review_submit(radiograph=films["outlier"], reviewer=reviewer, label="scoliosis")
+    state = next(s for s in film_states_for_case(user=clinician, case=case) if s.radiograph == films["outlier"])
+    assert state.kind == FilmStateKind.CONFIRMED and state.badge == "Confirmed: scoliosis"
+    assert state.detail == "reader: scoliosis · model: outlier: unlike the films it was trained on, no class given"
+
+
 def test_reads_that_disagree_make_the_film_disputed(clinician, case, version, reviewer, second_reviewer, settings):
     radiograph = _disputed(case, version, reviewer, second_reviewer, settings)
     (state,) = film_states_for_case(user=clinician, case=case)
