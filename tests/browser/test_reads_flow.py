@@ -57,6 +57,20 @@ def _sign_in(browser, live_server, user, **context):
     return page
 
 
+def _enforce_script_src_self(page) -> None:
+    """Serve every page under `script-src 'self'` (the site's coming CSP) and record what the
+    browser refuses, so the live badges are proven to need no inline script."""
+    page.csp_violations = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and page.csp_violations.append(m.text))
+
+    def with_csp(route):
+        response = route.fetch()
+        headers = {**response.headers, "content-security-policy": "script-src 'self'"}
+        route.fulfill(response=response, headers=headers)
+
+    page.route("**/*", with_csp)
+
+
 def _read_film(case, settings, *, label="scoliosis", confidence=0.87):
     settings.REVIEW_AGREEMENT_REQUIRED = 1
     version = support.make_model_version_row(name="cls-live")
@@ -72,6 +86,7 @@ def test_reviewers_correction_appears_on_the_clinicians_open_case_page(
     radiograph = _read_film(case, settings)
 
     clinician = _sign_in(browser, live_server, people["clinician"])
+    _enforce_script_src_self(clinician)
     clinician.goto(f"{live_server.url}/cases/{case.pk}/")
     film = clinician.locator(f'[data-film="{radiograph.pk}"]')
     assert film.locator('[data-role="badge"]').inner_text() == "Model answer: scoliosis"
@@ -92,6 +107,7 @@ def test_reviewers_correction_appears_on_the_clinicians_open_case_page(
     assert film.locator('[data-role="detail"]').inner_text() == "reader: normal · model: scoliosis (87.0 %)"
     assert clinician.locator("#case-status").inner_text() == "Reviewed"
     assert clinician.evaluate("window.__loadedOnce") is True
+    assert clinician.csp_violations == []
 
 
 def test_admin_settles_a_dispute_through_the_adjudication_page(live_server, people, browser, settings):
