@@ -33,10 +33,6 @@ class FilmStateKind(models.TextChoices):
     DISPUTED = "disputed", "Disputed"
 
 
-# States that no background work will change by itself (only a person's read or adjudication).
-SETTLED_KINDS = frozenset({FilmStateKind.CONFIRMED, FilmStateKind.CORRECTED})
-
-
 @dataclass
 class FilmState:
     radiograph: Radiograph
@@ -59,7 +55,7 @@ class FilmState:
         """The badge's words: the state and, where there is one, the label it stands for."""
         if self.kind == FilmStateKind.PENDING:
             return "Pending: the model is reading"
-        if self.kind in (FilmStateKind.MODEL_ANSWER,):
+        if self.kind == FilmStateKind.MODEL_ANSWER:
             return f"Model answer: {self.model_label}"
         if self.kind == FilmStateKind.OUTLIER:
             return "Outlier: no class given"
@@ -112,10 +108,6 @@ class FilmState:
         if self.kind == FilmStateKind.FAILED:
             return "A reader will read this film without the model."
         return "The answer appears here when the model has read the film."
-
-    @property
-    def settled(self) -> bool:
-        return self.kind in SETTLED_KINDS
 
     def as_json(self) -> dict:
         return {

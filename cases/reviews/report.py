@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -20,6 +22,8 @@ from cases.downloads import radiograph_thumbnail_ensure
 from cases.models import Case, CaseReportExport, Radiograph
 from cases.reviews.film_states import FilmState, film_states_for_case
 from cases.roles import user_is_admin
+
+logger = logging.getLogger(__name__)
 
 # --- measurements: the extension point ----------------------------------------------------------
 
@@ -64,11 +68,10 @@ def report_shows_identity(*, user, case: Case) -> bool:
 def _thumbnail_data_uri(radiograph: Radiograph) -> str | None:
     try:
         name = radiograph_thumbnail_ensure(radiograph=radiograph)
-        from django.core.files.storage import default_storage
-
         with default_storage.open(name, "rb") as handle:
             data = handle.read()
-    except (FileNotFoundError, OSError):
+    except OSError:  # missing or unreadable file (PIL's errors are OSErrors too)
+        logger.error("radiograph %s: no thumbnail for the case report", radiograph.pk)
         return None  # printed as "image unavailable"; the rest of the report still stands
     return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
 

@@ -109,3 +109,19 @@ def test_registered_measurements_are_printed(clinician, reported):
     finally:
         _measurement_providers.remove(cobb)
     assert "Cobb angle, main thoracic: 23.4°" in html
+
+
+def test_a_film_whose_file_is_gone_is_printed_as_unavailable(clinician, reported):
+    from django.core.files.storage import default_storage
+
+    from cases.services import thumbnail_name_for
+
+    lost = reported.radiographs.first()
+    for name in (lost.image.name, thumbnail_name_for(lost.image.name)):
+        if default_storage.exists(name):
+            default_storage.delete(name)
+    response = _page(clinician).get(f"/cases/{reported.pk}/report.pdf")
+    assert response.status_code == 200
+    text = _text(response.content)
+    assert "image unavailable" in text and "spondylolisthesis" in text
+    assert sum(len(page.images) for page in PdfReader(io.BytesIO(response.content)).pages) == 2
