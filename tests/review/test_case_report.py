@@ -125,3 +125,12 @@ def test_a_film_whose_file_is_gone_is_printed_as_unavailable(clinician, reported
     text = _text(response.content)
     assert "image unavailable" in text and "spondylolisthesis" in text
     assert sum(len(page.images) for page in PdfReader(io.BytesIO(response.content)).pages) == 2
+
+
+def test_admin_reads_the_export_trail_but_cannot_edit_it(admin_user, clinician, reported):
+    _page(clinician).get(f"/cases/{reported.pk}/report.pdf")
+    record = CaseReportExport.objects.get()
+    admin = _page(admin_user)
+    assert clinician.username in admin.get("/admin/cases/casereportexport/").content.decode()
+    assert admin.post(f"/admin/cases/casereportexport/{record.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert CaseReportExport.objects.filter(pk=record.pk).exists()

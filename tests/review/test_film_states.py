@@ -147,3 +147,11 @@ def test_status_of_a_case_you_may_not_see_does_not_exist(persona, request, case,
 def test_anonymous_status_request_is_sent_to_sign_in(case):
     response = _page(None).get(f"/cases/{case.pk}/status/")
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_case_list_shows_eight_badges_and_points_to_the_rest(clinician, case, version):
+    for seed in range(10):
+        support.make_radiograph(case, seed=100 + seed)
+    html = _page(clinician).get("/").content.decode()
+    assert html.count("Pending: the model is reading") == 8
+    assert "2 more on the case page" in html
