@@ -8,9 +8,11 @@ STAMP := $(VENV)/.installed
 .PHONY: install run test lint services clean
 
 $(STAMP): requirements.txt requirements-dev.txt
+	bash scripts/ensure_system_libs.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -c "import weasyprint" || echo "WARNING: WeasyPrint cannot load Pango: the PDF case report will fail (see scripts/ensure_system_libs.sh)" >&2
 	touch $(STAMP)
 
 install: $(STAMP)

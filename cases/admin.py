@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from cases.models import AccessLogEntry, Case, Radiograph
+from cases.models import AccessLogEntry, Case, CaseReportExport, Radiograph
 from cases.services import (
     DeleteOutcome,
     case_delete,
@@ -103,6 +103,26 @@ class AccessLogEntryAdmin(admin.ModelAdmin):
             patient = Case.objects.filter(patient_reference__iexact=reference).values("pk")
             results = results | queryset.filter(case_id__in=patient)
         return results, may_have_duplicates
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+
+@admin.register(CaseReportExport)
+class CaseReportExportAdmin(admin.ModelAdmin):
+    """The trail of printed reports: read-only, nobody edits an audit record."""
+
+    list_display = ["id", "case", "exported_by", "exported_at", "film_count", "identity_included"]
+    list_filter = ["identity_included"]
+    list_select_related = ["case", "exported_by"]
+    readonly_fields = [f.name for f in CaseReportExport._meta.fields]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -12,6 +12,7 @@ radiograph still waits for the model, its readers' labels), that app registers h
 | `radiograph_prediction_payload` | inference: the prediction as the API shows it | None |
 | `radiograph_reads_payload` | reviews: the reads this user may see | [] |
 | `radiograph_page_partials` | inference: the prediction panel template | none |
+| `film_states_for_case(s)` | reviews: each film's badge (pending, model answer, outlier, confirmed, corrected, disputed) | the films, with no badge |
 """
 from __future__ import annotations
 
@@ -75,3 +76,35 @@ def radiograph_page_partial_register(template_name: str) -> None:
 
 def radiograph_page_partials() -> list[str]:
     return list(_page_partials)
+
+
+FilmStates = Callable[..., Any]
+_film_states_for_case: FilmStates | None = None
+_film_states_for_cases: FilmStates | None = None
+
+
+def film_states_register(*, for_case: FilmStates, for_cases: FilmStates) -> None:
+    """`for_case(*, user, case) -> list` of film states (each with `radiograph`, `number`,
+    `kind`, `badge`, `detail`) and `for_cases(*, user, cases) -> {case_id: [film state]}`."""
+    global _film_states_for_case, _film_states_for_cases
+    _film_states_for_case, _film_states_for_cases = for_case, for_cases
+
+
+def film_states_for_case(*, user, case) -> list:
+    if _film_states_for_case is not None:
+        return _film_states_for_case(user=user, case=case)
+    from types import SimpleNamespace
+
+    from cases.selectors import radiograph_list_for_user
+
+    radiographs = radiograph_list_for_user(user=user, case_id=case.pk)
+    return [
+        SimpleNamespace(radiograph=r, number=i, kind="", badge="", detail="")
+        for i, r in enumerate(radiographs, start=1)
+    ]
+
+
+def film_states_for_cases(*, user, cases) -> dict[int, list]:
+    if _film_states_for_cases is None:
+        return {}
+    return _film_states_for_cases(user=user, cases=cases)

@@ -244,3 +244,23 @@ class AccessLogEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("The access log is append-only.")
+
+
+class CaseReportExport(models.Model):
+    """One printed case report: who exported which case, when, and whether it carried the
+    patient's identity. An export is a read of patient data, so it is recorded like a change."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="report_exports")
+    exported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="case_report_exports"
+    )
+    exported_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    film_count = models.PositiveIntegerField()
+    identity_included = models.BooleanField()
+    sha256 = models.CharField(max_length=64, help_text="Digest of the PDF as it was sent.")
+
+    class Meta:
+        ordering = ["-exported_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Report of case {self.case_id} by {self.exported_by_id}"

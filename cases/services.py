@@ -34,7 +34,7 @@ User = get_user_model()
 
 
 def roles_ensure() -> dict[str, Group]:
-    """The three role groups, created if missing (idempotent)."""
+    """The role groups, created if missing (idempotent)."""
     return {role: Group.objects.get_or_create(name=role)[0] for role in Role.values}
 
 
@@ -52,7 +52,10 @@ def user_create(
         is_staff=is_admin,
         is_superuser=is_admin,
     )
-    user.groups.add(roles_ensure()[role])
+    groups = roles_ensure()
+    user.groups.add(groups[role])
+    if role == Role.SENIOR_REVIEWER:
+        user.groups.add(groups[Role.REVIEWER])  # senior is a flag on a reviewer, not a new job
     return user
 
 

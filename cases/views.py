@@ -20,7 +20,6 @@ from cases.selectors import (
     case_get_for_user,
     case_list_for_user,
     case_radiograph_get_for_user,
-    radiograph_list_for_user,
 )
 from cases.services import (
     UploadFailed,
@@ -53,6 +52,10 @@ def case_list(request: HttpRequest) -> HttpResponse:
         status=filters.get("status", ""),
     )
     page = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    films = _film_states_for_cases(request.user, page.object_list)
+    for row in page.object_list:
+        row.films = films.get(row.pk, [])
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -99,10 +102,23 @@ def _case_fields(case: Case) -> dict:
     return {name: getattr(case, name) for name in ("patient_reference", "sex", "birth_year", "notes")}
 
 
+# --- film states hook ---------------------------------------------------------------------------
+# Each film's state (pending, model answer, outlier, confirmed, corrected, disputed) is computed
+# by the reviews app, which sits above this one and registers it in cases.hooks.
+
+
+def _film_states_for_case(user, case: Case) -> list:
+    return hooks.film_states_for_case(user=user, case=case)
+
+
+def _film_states_for_cases(user, cases: list[Case]) -> dict[int, list]:
+    return hooks.film_states_for_cases(user=user, cases=cases)
+
+
 def _case_detail_context(request: HttpRequest, case: Case) -> dict:
     return {
         "case": case,
-        "radiographs": radiograph_list_for_user(user=request.user, case_id=case.pk),
+        "films": _film_states_for_case(request.user, case),
         "can_change": case_can_change(user=request.user, case=case),
     }
 

@@ -20,7 +20,7 @@ from cases.models import Radiograph
 from cases.selectors import radiograph_get_for_user
 from registry.models import ModelVersion
 from reviews import selectors, services
-from scoliosis_portal.roles import user_is_admin, user_is_reviewer
+from scoliosis_portal.roles import user_is_admin, user_is_reviewer, user_may_adjudicate
 
 
 class IsReviewer(BasePermission):
@@ -28,6 +28,13 @@ class IsReviewer(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return user_is_reviewer(request.user)
+
+
+class MayAdjudicate(BasePermission):
+    message = "Only admins and senior reviewers may adjudicate."
+
+    def has_permission(self, request, view) -> bool:
+        return user_may_adjudicate(request.user)
 
 
 class IsPortalAdmin(BasePermission):
@@ -191,7 +198,7 @@ class AdjudicationInputSerializer(serializers.Serializer):
 
 
 class RadiographAdjudicationApi(APIView):
-    permission_classes = [IsPortalAdmin]
+    permission_classes = [MayAdjudicate]
 
     @extend_schema(request=AdjudicationInputSerializer, responses={200: dict})
     def post(self, request: Request, radiograph_id: int) -> Response:

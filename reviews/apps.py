@@ -16,3 +16,7 @@ class ReviewsConfig(AppConfig):
 
         # The radiograph API shows the reads this user may see (listed in cases.hooks).
         hooks.radiograph_reads_payload_register(_reads_for_radiograph)
+        # The case list and case page show each film's state (listed in cases.hooks).
+        from reviews.film_states import film_states_for_case, film_states_for_cases
+
+        hooks.film_states_register(for_case=film_states_for_case, for_cases=film_states_for_cases)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from cases.models import UNGRADABLE, Radiograph
 from reviews.models import Review
 from reviews.selectors import label_choices_for_radiograph
-from scoliosis_portal.roles import user_is_admin, user_is_reviewer
+from scoliosis_portal.roles import user_is_admin, user_is_reviewer, user_may_adjudicate
 
 
 def _agreement_required() -> int:
@@ -89,9 +89,13 @@ def review_submit(
 
 
 def radiograph_adjudicate(*, radiograph: Radiograph, admin, label: str, reason: str = "") -> Radiograph:
-    """An admin settles the label (typically when reads disagree). Audited in the history."""
-    if not user_is_admin(admin):
-        raise PermissionDenied("Only admins may adjudicate.")
+    """An admin or a senior reviewer settles the label (typically when reads disagree). Audited
+    in the history. A senior reviewer who read the film is one side of the dispute: the call is
+    then left to another senior reviewer or an admin."""
+    if not user_may_adjudicate(admin):
+        raise PermissionDenied("Only admins and senior reviewers may adjudicate.")
+    if not user_is_admin(admin) and radiograph.reviews.filter(reviewer=admin).exists():
+        raise PermissionDenied("You read this film: another senior reviewer or an admin settles it.")
     label = _validate_label(radiograph, label)
     with transaction.atomic():
         locked = Radiograph.objects.select_for_update().get(pk=radiograph.pk)

@@ -9,6 +9,8 @@ class Role(models.TextChoices):
     CLINICIAN = "clinician", "Clinician"
     REVIEWER = "reviewer", "Reviewer"
     ADMIN = "admin", "Admin"
+    # A flag on top of REVIEWER (a senior radiologist): may settle disputed reads, like an admin.
+    SENIOR_REVIEWER = "senior_reviewer", "Senior reviewer"
 
 
 def user_roles(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
@@ -35,3 +37,10 @@ def user_is_reviewer(user) -> bool:
 
 def user_is_clinician(user) -> bool:
     return Role.CLINICIAN in user_roles(user)
+
+
+def user_may_adjudicate(user) -> bool:
+    """Admins, and reviewers flagged senior: settling a disputed label is a radiologist's call,
+    and an admin is often not a radiologist."""
+    roles = user_roles(user)
+    return Role.ADMIN in roles or {Role.REVIEWER, Role.SENIOR_REVIEWER} <= roles

@@ -29,6 +29,7 @@ urlpatterns = [
     path("account/", include("accounts.urls")),
     path("api/v1/", include(api_v1)),
     path("", include("cases.urls")),
+    path("", include("reviews.read_urls")),
     path("inference/", include("inference.urls")),
     # Review pages keep their /inference/review/ paths; their names are in the reviews namespace.
     path("inference/", include("reviews.urls")),

@@ -21,6 +21,23 @@ def prediction_finished(radiograph) -> bool:
 
 @register.simple_tag
 def user_review_roles(user) -> dict[str, bool]:
-    from scoliosis_portal.roles import user_is_admin, user_is_reviewer
+    from scoliosis_portal.roles import user_is_admin, user_is_reviewer, user_may_adjudicate
 
-    return {"reviewer": user_is_reviewer(user), "admin": user_is_admin(user)}
+    return {
+        "reviewer": user_is_reviewer(user),
+        "admin": user_is_admin(user),
+        "adjudicator": user_may_adjudicate(user),
+    }
+
+
+@register.filter
+def ago(moment) -> str:
+    """"just now" under a minute (Django's timesince would say "0 minutes"), else "N units ago"."""
+    from django.utils import timezone
+    from django.utils.timesince import timesince
+
+    if moment is None:
+        return ""
+    if (timezone.now() - moment).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(moment)} ago"

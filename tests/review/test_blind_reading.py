@@ -9,7 +9,7 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from rest_framework.test import APIClient
 
-from cases.models import Review
+from reviews.models import Review
 from tests.inference import support
 
 pytestmark = pytest.mark.django_db

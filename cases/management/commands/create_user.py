@@ -17,7 +17,7 @@ from scoliosis_portal.roles import Role
 
 
 class Command(BaseCommand):
-    help = "Create a user in one role (clinician, reviewer or admin)."
+    help = "Create a user in one role (clinician, reviewer, senior_reviewer or admin)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")

@@ -1,0 +1,133 @@
+"""The printable case report (PDF): each film with the model's answer, its outlier state, the
+reader's label and the model version; measurements where they exist; the decision-aid
+statement; the patient's identity only for the case's clinician and admins.
+
+WeasyPrint renders our own HTML template. Its URL fetcher allows only the `data:` images we
+embed, so a report can never make the server fetch a file or a host.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from cases.downloads import radiograph_thumbnail_ensure
+from cases.models import Case, CaseReportExport, Radiograph
+from reviews.film_states import FilmState, film_states_for_case
+from scoliosis_portal.roles import user_is_admin
+
+logger = logging.getLogger(__name__)
+
+# --- measurements: the extension point ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportMeasurement:
+    """One line of a film's measurements, as printed (e.g. "Cobb angle, main thoracic", 23.4,
+    "°", "model lm-2"). `value` None means "not measured" and `note` says why."""
+
+    name: str
+    value: float | None
+    unit: str
+    source: str
+    note: str = ""
+
+
+MeasurementProvider = Callable[[Radiograph], list[ReportMeasurement]]
+_measurement_providers: list[MeasurementProvider] = []
+
+
+def report_measurement_provider_register(provider: MeasurementProvider) -> None:
+    """Measurements (e.g. Cobb angles) join the report through here: the app that stores them
+    registers a function `radiograph -> [ReportMeasurement]` in its AppConfig.ready(). Until one
+    does, the report says that no measurement exists. Registering twice is a no-op."""
+    if provider not in _measurement_providers:
+        _measurement_providers.append(provider)
+
+
+def _measurements(radiograph: Radiograph) -> list[ReportMeasurement]:
+    return [m for provider in _measurement_providers for m in provider(radiograph)]
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+
+def report_shows_identity(*, user, case: Case) -> bool:
+    """The patient's identity is printed for the clinician who owns the case and for admins;
+    anyone else allowed to see the case (a reviewer) gets the films without it."""
+    return case.owner_id == user.pk or user_is_admin(user)
+
+
+def _thumbnail_data_uri(radiograph: Radiograph) -> str | None:
+    try:
+        name = radiograph_thumbnail_ensure(radiograph=radiograph)
+        with default_storage.open(name, "rb") as handle:
+            data = handle.read()
+    except OSError:  # missing or unreadable file (PIL's errors are OSErrors too)
+        logger.error("radiograph %s: no thumbnail for the case report", radiograph.pk)
+        return None  # printed as "image unavailable"; the rest of the report still stands
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+
+
+@dataclass
+class ReportFilm:
+    state: FilmState
+    thumbnail: str | None
+    measurements: list[ReportMeasurement]
+
+
+def case_report_html(*, user, case: Case, films: list[FilmState]) -> str:
+    show_identity = report_shows_identity(user=user, case=case)
+    return render_to_string(
+        "cases/report.html",
+        {
+            "case": case,
+            "show_identity": show_identity,
+            "films": [
+                ReportFilm(
+                    state=film,
+                    thumbnail=_thumbnail_data_uri(film.radiograph),
+                    measurements=_measurements(film.radiograph),
+                )
+                for film in films
+            ],
+            "printed_at": timezone.now(),
+            "printed_by": user.get_username(),
+        },
+    )
+
+
+def case_report_pdf(*, html: str) -> bytes:
+    # Imported here: WeasyPrint loads Pango at import, which only this page needs.
+    from weasyprint import HTML
+    from weasyprint.urls import URLFetcher
+
+    only_embedded = URLFetcher(allowed_protocols={"data"}, allow_redirects=False)
+    return HTML(string=html, url_fetcher=only_embedded).write_pdf()
+
+
+def case_report_export(*, user, case: Case) -> bytes:
+    """The case report as PDF bytes, recorded in the export trail.
+
+    1. Read the films' states through the same selector as the case page.
+    2. Render the HTML (identity only where `report_shows_identity`) and the PDF.
+    3. Record who exported what, with the PDF's digest, in one transaction.
+    The caller has checked that the user may see the case (`case_get_for_user`)."""
+    films = film_states_for_case(user=user, case=case)
+    pdf = case_report_pdf(html=case_report_html(user=user, case=case, films=films))
+    with transaction.atomic():
+        CaseReportExport.objects.create(
+            case=case,
+            exported_by=user,
+            film_count=len(films),
+            identity_included=report_shows_identity(user=user, case=case),
+            sha256=hashlib.sha256(pdf).hexdigest(),
+        )
+    return pdf
