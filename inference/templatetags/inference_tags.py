@@ -24,3 +24,15 @@ def user_review_roles(user) -> dict[str, bool]:
     from cases.roles import user_is_admin, user_is_reviewer
 
     return {"reviewer": user_is_reviewer(user), "admin": user_is_admin(user)}
+
+
+@register.simple_tag(takes_context=True)
+def radiograph_confirmation(context, radiograph) -> dict | None:
+    """The confirmed read and who confirmed it, for the requesting user (the page already let
+    them see `radiograph`)."""
+    from cases.selectors import radiograph_confirmation_for_user
+
+    request = getattr(context, "request", None)
+    if request is None or radiograph is None:
+        return None
+    return radiograph_confirmation_for_user(radiograph=radiograph, user=request.user)
