@@ -296,3 +296,26 @@ def test_reading_page_fits_the_film_and_the_save_button_on_screen(live_server, b
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "reading-page.png"))
+
+
+def test_a_vector_layer_in_image_pixels_stays_on_the_film_and_can_be_hidden(live_server, browser, clinician, media_dir):
+    """The generic layer API the Cobb measurement will use: polylines, points and text in image
+    pixel coordinates, drawn through the same transform as the film."""
+    radiograph = _film_with_answer(clinician, spine_film(300, 1000), heatmap_png(75, 250))
+    page = _page_as(browser, live_server, clinician)
+    _open_viewer(page, f"{live_server.url}/radiographs/{radiograph.pk}/")
+    page.evaluate("""() => document.querySelector('.film-viewer').filmViewer.addLayer('cobb', {
+        label: 'Cobb angle', shapes: [
+            {type: 'polyline', points: [[0, 0], [150, 400], [300, 1000]]},
+            {type: 'point', x: 150, y: 400}, {type: 'text', x: 160, y: 400, text: '23°'}]})""")
+    assert page.get_by_label("Show Cobb angle").is_checked()
+    for zoom in ("1", "2.5", "1.6"):
+        page.evaluate(f"() => document.querySelector('.film-viewer').filmViewer.zoomBy({zoom}, 500, 300)")
+        _frames(page)
+        image, _ = _boxes(page)
+        cobb = page.evaluate("() => document.querySelector('.film-viewer').filmViewer.layerBox('cobb')")
+        for key in ("x", "y", "width", "height"):
+            assert abs(image[key] - cobb[key]) <= 1, (zoom, image, cobb)
+    page.get_by_label("Show Cobb angle").uncheck()
+    _frames(page)
+    assert page.evaluate("() => document.querySelector('.film-viewer').filmViewer.layerBox('cobb')") is None
