@@ -17,7 +17,7 @@ What it does:
    as "during training" only if the run was still running when the answer was shown;
 4. cancels the run and stops the stack.
 
-The radiograph page polls its panel every 1.5 s, so a person sees the answer up to 1.5 s after
+The radiograph page polls its panel every second, so a person sees the answer up to 1 s after
 the figure printed here.
 
 Run:  .venv/bin/python bench/upload_during_training.py [--uploads 3] [--port 8105]
