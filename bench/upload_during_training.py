@@ -179,9 +179,11 @@ def measure(client: Client, case_id: int, film: tuple[str, bytes], training_stat
     wait_for(lambda: answered(client, radiograph_id), 300, "the answer", every=0.1)
     seconds = time.monotonic() - started
     state = training_status()
-    print(f"upload {radiograph_id}: answer shown after {seconds:.2f} s (training: {state})")
+    # The machine's 1-minute load average: on a shared machine other work slows the model too.
+    load = round(os.getloadavg()[0], 1)
+    print(f"upload {radiograph_id}: answer shown after {seconds:.2f} s (training: {state}; load {load})")
     time.sleep(2)
-    return {"radiograph": radiograph_id, "seconds": round(seconds, 2), "training_status": state}
+    return {"radiograph": radiograph_id, "seconds": round(seconds, 2), "training_status": state, "load": load}
 
 
 def main() -> None:

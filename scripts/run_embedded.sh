@@ -36,6 +36,10 @@ stop() {
 }
 trap stop EXIT INT TERM
 
+# One torch thread per prediction: the CPU is shared with training (and the web server), and
+# torch's thread pool slows down badly when its threads are preempted. Measured on 2 cores at load
+# average 11: one film with Grad-CAM took 0.75-1.2 s on one thread, 2.5-8 s on two.
+INFERENCE_TORCH_THREADS="${INFERENCE_TORCH_THREADS:-1}" \
 $CELERY -A scoliosis_portal worker -B -Q inference -n "inference@%h" --concurrency 1 \
     --loglevel INFO -s "$VAR_DIR/celerybeat-schedule" &
 PIDS+=($!)
