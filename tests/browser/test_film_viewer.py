@@ -142,11 +142,16 @@ def _rgb_at(page, x: float, y: float) -> list[int] | None:
     )
 
 
-def _assert_heatmap_on_film(page, where: str) -> None:
+def _assert_same_box(page, where: str) -> None:
     image, layer = _boxes(page)
     assert layer is not None, where
     for key in ("x", "y", "width", "height"):
         assert abs(image[key] - layer[key]) <= 1, (where, image, layer)
+
+
+def _assert_heatmap_on_film(page, where: str) -> None:
+    _assert_same_box(page, where)
+    image, _ = _boxes(page)
     # The pixels agree: heat-map colour just inside each visible edge of the film, black (the
     # stage, the film windowed to black) just outside it.
     canvas = page.locator(".fv-canvas").bounding_box()
@@ -319,3 +324,26 @@ def test_a_vector_layer_in_image_pixels_stays_on_the_film_and_can_be_hidden(live
     page.get_by_label("Show Cobb angle").uncheck()
     _frames(page)
     assert page.evaluate("() => document.querySelector('.film-viewer').filmViewer.layerBox('cobb')") is None
+
+
+def test_full_screen_and_fit_to_height_from_the_keyboard(live_server, browser, clinician, media_dir):
+    radiograph = _film_with_answer(clinician, spine_film(1400, 500), heatmap_png(140, 50))
+    page = _page_as(browser, live_server, clinician)
+    _open_viewer(page, f"{live_server.url}/radiographs/{radiograph.pk}/")
+    page.locator(".fv-canvas").focus()
+    fitted, _ = _boxes(page)
+    page.keyboard.press("h")  # a wide film: fit its height to the stage instead of its width
+    _frames(page)
+    tall, _ = _boxes(page)
+    stage = page.locator(".fv-canvas").bounding_box()
+    assert tall["height"] > fitted["height"] + 50
+    assert abs(tall["height"] - stage["height"]) <= 1 and abs(tall["y"] - stage["y"]) <= 1
+    _assert_same_box(page, "fit height")
+    page.get_by_role("button", name="Full screen (f)").click()
+    page.wait_for_function("() => document.fullscreenElement === document.querySelector('.film-viewer')")
+    page.wait_for_function("() => document.querySelector('.fv-canvas').getBoundingClientRect().height"
+                           f" > {stage['height'] + 20}")
+    _frames(page)
+    _assert_same_box(page, "full screen")
+    page.keyboard.press("f")
+    page.wait_for_function("() => document.fullscreenElement === null")
