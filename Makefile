@@ -1,6 +1,8 @@
 # Command 1: `make run`  — install everything and start the embedded platform (SQLite, no broker server).
 # Command 2: `make test` — install everything and run the whole suite against PostgreSQL and Redis.
 PYTHON ?= python3.11
+# `PORT=8080 make run` serves on another port.
+PORT ?= 8000
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -18,7 +20,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	DJANGO_SETTINGS_MODULE=scoliosis_portal.settings.dev bash scripts/run_embedded.sh
+	PORT=$(PORT) DJANGO_SETTINGS_MODULE=scoliosis_portal.settings.dev bash scripts/run_embedded.sh
 
 services:
 	bash scripts/ensure_services.sh

@@ -29,6 +29,11 @@ urlpatterns = [
         name="radiograph_thumbnail",
     ),
     path(
+        "radiographs/<int:radiograph_id>/pixels/",
+        apis.RadiographPixelsApi.as_view(),
+        name="radiograph_pixels",
+    ),
+    path(
         "radiographs/<int:radiograph_id>/dicom/",
         apis.RadiographDicomApi.as_view(),
         name="radiograph_dicom",

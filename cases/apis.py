@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 
 import django_filters
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -331,3 +331,20 @@ class RadiographThumbnailApi(_RadiographFileApi):
 class RadiographDicomApi(_RadiographFileApi):
     kind = "dicom"
     with_case = True
+
+
+class RadiographPixelsApi(APIView):
+    """The stored pixel values, raw, for the film viewer's window/level (16-bit where the film
+    is). Same visibility check as the image itself."""
+
+    @extend_schema(
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        description="Row-major little-endian samples (uint16 if `X-Bit-Depth` is 16, else "
+        "uint8), `X-Channels` per pixel (1 grayscale, 3 RGB), `X-Image-Width` by "
+        "`X-Image-Height` pixels.",
+    )
+    def get(self, request: Request, radiograph_id: int) -> HttpResponse:
+        radiograph = radiograph_get_for_user(user=request.user, radiograph_id=radiograph_id)
+        return downloads.radiograph_pixels_response(
+            radiograph=radiograph, accept_encoding=request.headers.get("Accept-Encoding", "")
+        )

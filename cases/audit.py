@@ -123,6 +123,7 @@ ACCESS_ROUTES: dict[str, AccessRoute] = {
     "cases_api:radiograph_detail": AccessRoute(R.RADIOGRAPH, _API, _by_radiograph),
     "cases_api:radiograph_image": AccessRoute(R.IMAGE, _API, _by_radiograph),
     "cases_api:radiograph_thumbnail": AccessRoute(R.THUMBNAIL, _API, _by_radiograph),
+    "cases_api:radiograph_pixels": AccessRoute(R.IMAGE, _API, _by_radiograph),
     "cases_api:radiograph_dicom": AccessRoute(R.DICOM, _API, _by_radiograph),
     "reviews_api:radiograph_reviews": AccessRoute(R.RADIOGRAPH, _API, _by_radiograph),
     "inference_api:prediction_detail": AccessRoute(R.PREDICTION, _API, _by_prediction),

@@ -116,3 +116,28 @@ def case_radiograph_get_for_user(*, user, radiograph_id: int) -> Radiograph:
         )
     except (Radiograph.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("No such radiograph.") from exc
+
+
+def radiograph_confirmation_for_user(*, radiograph: Radiograph, user) -> dict | None:
+    """The confirmed read of a radiograph the user may already see, and who confirmed it; None
+    while unconfirmed. Readers are named to admins and reviewers; the case's clinician learns
+    how it was confirmed (agreeing reads, or an admin's adjudication) without the readers'
+    identities, as in the radiograph API."""
+    if not radiograph.confirmed_label:
+        return None
+    named = _sees_everything(user)
+    if radiograph.adjudicated_by_id:
+        adjudicator = radiograph.adjudicated_by.get_username() if named else "an admin"
+        by = f"adjudicated by {adjudicator}"
+    else:
+        readers = [
+            review.reviewer.get_username()
+            for review in radiograph.reviews.select_related("reviewer").filter(
+                label=radiograph.confirmed_label
+            )
+        ]
+        if named:
+            by = "read by " + ", ".join(readers)
+        else:
+            by = f"{len(readers)} agreeing radiologist read{'s' if len(readers) != 1 else ''}"
+    return {"label": radiograph.confirmed_label, "at": radiograph.confirmed_at, "by": by}

@@ -41,3 +41,15 @@ def ago(moment) -> str:
     if (timezone.now() - moment).total_seconds() < 60:
         return "just now"
     return f"{timesince(moment)} ago"
+
+
+@register.simple_tag(takes_context=True)
+def radiograph_confirmation(context, radiograph) -> dict | None:
+    """The confirmed read and who confirmed it, for the requesting user (the page already let
+    them see `radiograph`)."""
+    from cases.selectors import radiograph_confirmation_for_user
+
+    request = getattr(context, "request", None)
+    if request is None or radiograph is None:
+        return None
+    return radiograph_confirmation_for_user(radiograph=radiograph, user=request.user)

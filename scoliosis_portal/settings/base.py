@@ -226,6 +226,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(CELERY_FS_ROOT / "out"),
         "processed_folder": str(CELERY_FS_ROOT / "processed"),
         "store_processed": False,
+        # The transport polls its folder; kombu's default 1 s would add up to a second to every
+        # upload's answer; listing a near-empty folder five times a second is cheap.
+        "polling_interval": 0.2,
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
@@ -235,8 +238,10 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Two queues, so that a worker can be given to each: predictions (the default queue) must never
+# wait behind a training run.
 CELERY_TASK_ROUTES = {"training.tasks.*": {"queue": "training"}}
-CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_DEFAULT_QUEUE = "inference"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 

@@ -1,20 +1,21 @@
 // Progressive enhancement for the prediction panel: poll the fragment until the model is done
-// (the page also refreshes itself without JavaScript), and drive the heat-map opacity slider.
+// (the page also refreshes itself without JavaScript), and announce the panel's heat-map to the
+// film viewer (static/viewer/viewer.js), which draws it as a layer over the film.
 (function () {
   "use strict";
-  function bindOpacity(root) {
-    root.querySelectorAll("input.opacity").forEach(function (slider) {
-      var overlay = slider.closest("figure").querySelector("img.overlay");
-      if (!overlay) return;
-      var apply = function () { overlay.style.opacity = String(slider.value / 100); };
-      slider.addEventListener("input", apply);
-      apply();
-    });
+  function announce(panel) {
+    document.dispatchEvent(new CustomEvent("prediction:panel", {
+      detail: {
+        radiographId: panel.dataset.radiographId,
+        heatmapUrl: panel.dataset.heatmapUrl || null,
+        finished: panel.dataset.finished === "true",
+      },
+    }));
   }
   function poll() {
     var panel = document.getElementById("prediction-panel");
     if (!panel) return;
-    bindOpacity(panel);
+    announce(panel);
     if (panel.dataset.finished === "true") return;
     // The script took over: stop the no-JS meta refresh.
     document.querySelectorAll('meta[http-equiv="refresh"]').forEach(function (m) { m.remove(); });
@@ -23,7 +24,7 @@
         .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
         .then(function (html) { panel.outerHTML = html; poll(); })
         .catch(function () { window.setTimeout(poll, 5000); });
-    }, 1500);
+    }, 1000);
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", poll);
   else poll();

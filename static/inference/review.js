@@ -5,6 +5,8 @@
     var target = event.target;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (target && (target.tagName === "TEXTAREA" || (target.tagName === "INPUT" && target.type === "text"))) return;
+    // The film viewer's own controls keep Enter (a focused button presses itself).
+    if (target && target.closest && target.closest(".film-viewer") && event.key === "Enter") return;
     var form = document.getElementById("review-form");
     if (!form) return;
     var choice = form.querySelector('input[name="label"][data-key="' + event.key.toLowerCase() + '"]');

@@ -16,6 +16,7 @@ READ_API = [
     ("cases_api:radiograph_detail", "radiograph"),
     ("cases_api:radiograph_image", "radiograph"),
     ("cases_api:radiograph_thumbnail", "radiograph"),
+    ("cases_api:radiograph_pixels", "radiograph"),
 ]
 READ_PAGES = [
     ("cases:case_detail", "case"),

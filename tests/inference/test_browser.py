@@ -71,11 +71,12 @@ def test_clinician_sees_prediction_appear_and_reviewer_confirms_blind(
     page.goto(f"{live_server.url}/radiographs/{radiograph.pk}/")
     page.locator("#prediction-panel").wait_for()
     page.get_by_text("Model's answer:").wait_for(timeout=90_000)
-    overlay = page.locator("#prediction-panel img.overlay")
-    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=overlay.element_handle())
-    page.locator("input.opacity").fill("30")
-    assert page.evaluate("document.querySelector('img.overlay').style.opacity") == "0.3"
-    assert "Decision aid, not a diagnosis" in page.content()
+    # The polled panel hands its heat-map to the film viewer, which draws it as a layer.
+    page.wait_for_function("() => document.querySelector('.film-viewer').filmViewer.layerReady('heatmap')")
+    page.get_by_label("Heat-map (Grad-CAM) opacity").fill("30")
+    opacity = "document.querySelector('.film-viewer').filmViewer.layers[0].opacity"
+    assert page.evaluate(opacity) == 0.3
+    assert page.locator("text=Decision aid, not a diagnosis").count() == 1
 
     # Reviewer: queue in blind mode, read from the keyboard, then see the model's answer.
     page = _sign_in(browser, live_server, reviewer.username)

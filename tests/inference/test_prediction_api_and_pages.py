@@ -88,8 +88,9 @@ def test_prediction_page_shows_answer_confidence_words_and_decision_aid(clinicia
     assert "Decision aid, not a diagnosis" in html
     assert predicted.label in html and "Of 10 radiographs given this answer" in html
     assert predicted.model_version.name in html
-    assert f"/api/v1/predictions/{predicted.pk}/gradcam/" in html
-    assert 'type="range"' in html
+    assert f'data-heatmap-url="/api/v1/predictions/{predicted.pk}/gradcam/"' in html
+    assert "data-film-viewer" in html  # the heat-map is a layer of the film viewer
+    assert html.count("Decision aid, not a diagnosis") == 1
     assert 'http-equiv="refresh"' not in html
 
 

@@ -48,7 +48,7 @@ def _app(queues):
 
 def test_only_workers_on_the_inference_queue_warm_up():
     assert signals.consumes_inference_queue(_app(None))  # no -Q: every queue
-    assert signals.consumes_inference_queue(_app({"celery": object()}))
+    assert signals.consumes_inference_queue(_app({"inference": object()}))
     assert not signals.consumes_inference_queue(_app({"training": object()}))
 
 

@@ -115,7 +115,7 @@ def _start_subprocess_worker(name: str, extra_env: dict[str, str]) -> subprocess
     }
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "scoliosis_portal", "worker", "-P", "solo",
-         "-Q", "celery", "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
+         "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
          "--without-heartbeat", "--loglevel", "WARNING"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(f"/tmp/worker-{name}.log", "w"),
         start_new_session=True,
