@@ -125,7 +125,7 @@ def radiograph_confirmation_for_user(*, radiograph: Radiograph, user) -> dict | 
     identities, as in the radiograph API."""
     if not radiograph.confirmed_label:
         return None
-    named = _sees_everything(user)
+    named = user_is_admin(user) or user_is_reviewer(user)
     if radiograph.adjudicated_by_id:
         adjudicator = radiograph.adjudicated_by.get_username() if named else "an admin"
         by = f"adjudicated by {adjudicator}"
