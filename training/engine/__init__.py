@@ -5,11 +5,14 @@ from .calibration import fit_temperature
 from .cv import CrossValidationResult, cross_validate, grouped_folds, grouped_holdout
 from .data import DEFAULT_LABEL_MAP, Sample, data_fingerprint, samples_from_folder
 from .evaluate import evaluate_checkpoint
+from .landmarks import LandmarkSample, LandmarkTrainConfig, samples_from_labels_csv, train_landmarks
 from .loop import TrainConfig, TrainResult, infer, train_model
 from .metrics import compute_metrics, expected_calibration_error
 
 __all__ = [
     "DEFAULT_LABEL_MAP",
+    "LandmarkSample",
+    "LandmarkTrainConfig",
     "CrossValidationResult",
     "RadiographTrainAugmentation",
     "Sample",
@@ -25,5 +28,7 @@ __all__ = [
     "grouped_holdout",
     "infer",
     "samples_from_folder",
+    "samples_from_labels_csv",
     "train_model",
+    "train_landmarks",
 ]
