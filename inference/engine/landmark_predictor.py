@@ -28,6 +28,7 @@ import torch
 from .checkpoint import CheckpointError, load_checkpoint
 from .cobb import NUM_VERTEBRAE, VERTEBRAE, CobbMeasurement, cobb_angles
 from .landmark_model import LandmarkNet, peak_landmarks
+from .landmark_overlay import landmark_overlay_png
 from .ood import MahalanobisOOD
 from .preprocessing import (
     CanvasBox,
@@ -130,6 +131,7 @@ class LandmarkResult:
     confidence: list[float]
     ood_distance: float
     canvas_landmarks: np.ndarray | None = None  # (68, 2) always, for debugging and overlays
+    overlay_png: bytes | None = None  # only for measured films, when asked for
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -207,8 +209,10 @@ class LandmarkPredictor:
             for d, dist in zip(peak_landmarks(heat, offsets), distances, strict=True)
         ]
 
-    def measure(self, image: ImageSource, view_position: str | None = None) -> LandmarkResult:
+    def measure(self, image: ImageSource, view_position: str | None = None, overlay: bool = False) -> LandmarkResult:
         """Landmarks in the image's pixels and the Cobb measurement, or the not-measured reason.
+
+        ``overlay``: also draw the measurement on the display-size film (PNG bytes).
 
         Raises ImageDecodeError for input that is not a readable image.
         """
@@ -227,7 +231,12 @@ class LandmarkPredictor:
                 measurement = cobb_angles(landmarks, image_height=decoded.original_size[1])
             except ValueError:  # degenerate corners (a vertebra of zero width)
                 landmarks, reason = None, NotMeasured.IMPLAUSIBLE_GEOMETRY
-        timings = {"preprocess": (t1 - t0) * 1000, "landmarks": (t2 - t1) * 1000,
-                   "angles": (time.perf_counter() - t2) * 1000}
+        t3 = time.perf_counter()
+        png = None
+        if overlay and measurement is not None:
+            (width, height), (dh, dw) = decoded.original_size, decoded.pixels.shape
+            png = landmark_overlay_png(decoded.pixels, landmarks, measurement, (dw / width, dh / height))
+        timings = {"preprocess": (t1 - t0) * 1000, "landmarks": (t2 - t1) * 1000, "angles": (t3 - t2) * 1000,
+                   "overlay": (time.perf_counter() - t3) * 1000}
         return LandmarkResult(landmarks, measurement, reason, [round(float(c), 4) for c in evidence.confidence],
-                              evidence.ood_distance, canvas_points, timings)
+                              evidence.ood_distance, canvas_points, png, timings)

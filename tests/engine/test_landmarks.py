@@ -157,3 +157,16 @@ def test_tampered_or_classifier_checkpoint_is_refused(tiny_landmark_run):
         LandmarkPredictor.from_checkpoint(classifier.getvalue())
     with pytest.raises(CheckpointError):
         LandmarkPredictor.from_checkpoint(data[: len(data) // 2])
+
+
+def test_overlay_draws_outlines_and_end_vertebra_endplates():
+    from inference.engine.cobb import cobb_angles
+    from inference.engine.landmark_overlay import ENDPLATE, OUTLINE, landmark_overlay_png
+
+    gray, pts = synthetic_film(seed=5)
+    measurement = cobb_angles(pts, image_height=gray.shape[0])
+    png = landmark_overlay_png(gray, pts, measurement)
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    assert image.shape[:2] == gray.shape
+    colours = {tuple(c) for c in image.reshape(-1, 3)}
+    assert OUTLINE in colours and ENDPLATE in colours
