@@ -1,6 +1,13 @@
 """Pure PyTorch: no Django import. Everything needed to run a model."""
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .cobb import VERTEBRAE, CobbMeasurement, Curve, cobb_angles, severity_band
+from .landmark_predictor import (
+    LandmarkPredictor,
+    LandmarkResult,
+    MeasurabilityThresholds,
+    NotMeasured,
+)
 from .model import DEFAULT_ARCHITECTURE, create_model, forward_with_features, forward_with_style
 from .ood import MahalanobisOOD, OODDetector, StyleOOD
 from .predictor import PredictionResult, Predictor
@@ -16,13 +23,21 @@ from .preprocessing import (
 __all__ = [
     "DEFAULT_ARCHITECTURE",
     "CheckpointError",
+    "CobbMeasurement",
+    "Curve",
     "ImageDecodeError",
+    "LandmarkPredictor",
+    "LandmarkResult",
     "MahalanobisOOD",
+    "MeasurabilityThresholds",
+    "NotMeasured",
     "OODDetector",
     "PredictionResult",
     "Predictor",
     "PreprocessParams",
     "StyleOOD",
+    "VERTEBRAE",
+    "cobb_angles",
     "create_model",
     "decode_image",
     "forward_with_features",
@@ -32,4 +47,5 @@ __all__ = [
     "preprocess",
     "preprocess_batch",
     "save_checkpoint",
+    "severity_band",
 ]

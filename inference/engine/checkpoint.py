@@ -53,13 +53,18 @@ def save_checkpoint(
     state_dict: dict[str, torch.Tensor],
     ood_state: dict[str, Any],
     metadata: dict[str, Any],
+    format: str = FORMAT,
 ) -> str:
-    """Write the checkpoint; returns the SHA-256 of the file bytes (the version fingerprint)."""
+    """Write the checkpoint; returns the SHA-256 of the file bytes (the version fingerprint).
+
+    ``format`` names the kind of model (the landmark model writes its own), so a classifier
+    checkpoint is never loaded as a landmark model or the other way round.
+    """
     state = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
     ood = {k: (v.detach().cpu().contiguous() if isinstance(v, torch.Tensor) else float(v)) for k, v in ood_state.items()}
     metadata_json = json.dumps(metadata, sort_keys=True, default=str)
     payload = {
-        "format": FORMAT,
+        "format": format,
         "state_dict": state,
         "ood": ood,
         "metadata_json": metadata_json,
@@ -90,14 +95,14 @@ def _read_bytes(source: str | os.PathLike | IO[bytes] | bytes) -> bytes:
     return source.read()
 
 
-def load_checkpoint(source: str | os.PathLike | IO[bytes] | bytes) -> LoadedCheckpoint:
+def load_checkpoint(source: str | os.PathLike | IO[bytes] | bytes, expected_format: str = FORMAT) -> LoadedCheckpoint:
     data = _read_bytes(source)
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle/zip errors of many kinds
         raise CheckpointError(f"not a loadable checkpoint (or unsafe content refused): {exc}") from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"not a spine-classifier checkpoint (expected format {FORMAT!r})")
+    if not isinstance(payload, dict) or payload.get("format") != expected_format:
+        raise CheckpointError(f"not a {expected_format.split('-checkpoint')[0]} checkpoint (expected format {expected_format!r})")
     try:
         state, ood = payload["state_dict"], payload["ood"]
         metadata_json, expected = payload["metadata_json"], payload["integrity_sha256"]

@@ -26,6 +26,10 @@ _WHERE = {
     "train_model": "loop",
     "compute_metrics": "metrics",
     "expected_calibration_error": "metrics",
+    "LandmarkSample": "landmarks",
+    "LandmarkTrainConfig": "landmarks",
+    "samples_from_labels_csv": "landmarks",
+    "train_landmarks": "landmarks",
     "SHIPPED_RECIPE": "recipe",
     "Recipe": "recipe",
 }

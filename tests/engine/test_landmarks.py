@@ -1,0 +1,172 @@
+"""Landmark engine: augmentation geometry, not-measured reasons, a tiny seeded training run,
+checkpoint round trip. No database, no network; synthetic films only."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from inference.engine.checkpoint import CheckpointError, save_checkpoint
+from inference.engine.landmark_predictor import (
+    LandmarkEvidence,
+    LandmarkPredictor,
+    MeasurabilityThresholds,
+    NotMeasured,
+    canvas_to_image,
+    image_to_canvas,
+    not_measured_reason,
+)
+from inference.engine.preprocessing import PreprocessParams, preprocess_with_box
+from training.engine.landmark_augment import (
+    LandmarkTrainAugmentation,
+    flip_landmarks,
+    rotate_points,
+)
+
+from .landmark_fixtures import synthetic_film, tiny_landmark_run_fixture  # noqa: F401 - fixture
+from .test_cobb_geometry import synthetic_landmarks
+
+LIMITS = MeasurabilityThresholds(min_confidence=0.1, ood_distance=50.0)
+
+
+def column_evidence(confidence=None, ood=10.0, order=None) -> LandmarkEvidence:
+    """A plausible 17-vertebra column in canvas pixels, with chosen confidences and OOD distance."""
+    corners = synthetic_landmarks(np.linspace(-5, 5, 17), width=30, height=16, gap=5, top=20, x0=96).reshape(17, 4, 2)
+    if order is not None:
+        corners = corners[order]
+    conf = np.full(17, 0.6) if confidence is None else np.asarray(confidence, dtype=float)
+    return LandmarkEvidence(corners, corners.mean(axis=1), conf, ood)
+
+
+def test_plausible_confident_column_is_measured():
+    assert not_measured_reason(column_evidence(), LIMITS) is None
+
+
+def test_declared_lateral_view_is_not_measured():
+    assert not_measured_reason(column_evidence(), LIMITS, view_position="LL") == NotMeasured.LATERAL_VIEW
+    assert not_measured_reason(column_evidence(), LIMITS, view_position="AP") is None
+
+
+def test_features_far_from_training_films_are_out_of_distribution():
+    assert not_measured_reason(column_evidence(ood=80.0), LIMITS) == NotMeasured.OUT_OF_DISTRIBUTION
+
+
+def test_missing_thoracic_vertebrae_with_lumbar_found_is_lumbar_only():
+    confidence = np.full(17, 0.6)
+    confidence[:9] = 0.02  # T1-T9 without a peak, T10-L5 found
+    assert not_measured_reason(column_evidence(confidence), LIMITS) == NotMeasured.LUMBAR_ONLY
+
+
+def test_scattered_missing_vertebrae_are_too_few_found():
+    confidence = np.full(17, 0.6)
+    confidence[[3, 13, 15]] = 0.02  # T4, L2, L4: not a lumbar-only pattern
+    assert not_measured_reason(column_evidence(confidence), LIMITS) == NotMeasured.TOO_FEW_VERTEBRAE
+
+
+def test_vertebrae_out_of_order_are_implausible():
+    order = list(range(17))
+    order[5], order[6] = 6, 5  # T6 found below T7
+    assert not_measured_reason(column_evidence(order=order), LIMITS) == NotMeasured.IMPLAUSIBLE_GEOMETRY
+
+
+def test_a_collapsed_gap_between_vertebrae_is_implausible():
+    ev = column_evidence()
+    corners = ev.corners.copy()
+    corners[8:] -= np.array([0, 18.0])  # T9 onwards pulled up onto T8
+    ev = LandmarkEvidence(corners, corners.mean(axis=1), ev.confidence, ev.ood_distance)
+    assert not_measured_reason(ev, LIMITS) == NotMeasured.IMPLAUSIBLE_GEOMETRY
+
+
+def test_thresholds_round_trip_through_metadata():
+    assert MeasurabilityThresholds.from_dict(LIMITS.to_dict()) == LIMITS
+
+
+def test_rotation_moves_landmarks_with_the_pixels():
+    img = np.zeros((120, 80), dtype=np.float32)
+    img[30, 60] = 1.0
+    rotated = np.asarray(Image.fromarray(img, mode="F").rotate(25, center=(40, 60)), dtype=np.float32)
+    y, x = np.unravel_index(np.argmax(rotated), rotated.shape)
+    moved = rotate_points(np.array([[60.5, 30.5]]), 25, (40, 60))[0]
+    assert abs(moved[0] - (x + 0.5)) <= 1.0 and abs(moved[1] - (y + 0.5)) <= 1.0
+
+
+def test_mirroring_swaps_left_and_right_corners():
+    pts = synthetic_landmarks(np.zeros(17))
+    flipped = flip_landmarks(pts, width=600).reshape(17, 4, 2)
+    assert (flipped[:, 0, 0] < flipped[:, 1, 0]).all()  # top-left is still left of top-right
+    assert np.allclose(flipped[:, 0, 0], 600 - pts.reshape(17, 4, 2)[:, 1, 0])
+
+
+def test_augmentation_keeps_landmarks_on_their_vertebrae():
+    gray, pts = synthetic_film(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        out, moved = LandmarkTrainAugmentation()(gray, pts, rng)
+        h, w = out.shape
+        centres = moved.reshape(17, 4, 2).mean(axis=1)
+        assert ((centres >= 0) & (centres < [w, h])).all()
+        # Vertebrae are bright on a dark film: the pixel under each centre stays bright.
+        values = [out[int(cy), int(cx)] for cx, cy in centres]
+        assert np.median(values) > 0.4
+
+
+def test_canvas_mapping_round_trips():
+    params = PreprocessParams(input_size=128, input_width=64)
+    gray = np.random.default_rng(0).random((300, 110)).astype(np.float32)
+    _, box = preprocess_with_box(gray, params)
+    pts = np.array([[10.0, 20.0], [100.0, 290.0]])
+    back = canvas_to_image(image_to_canvas(pts, box, (110, 300)), box, (110, 300))
+    assert np.allclose(back, pts, atol=1e-6)
+
+
+def test_tiny_seeded_run_overfits_two_films(tiny_landmark_run):
+    _, result, _ = tiny_landmark_run
+    first, last = result.history[0], result.history[-1]
+    assert last["points"] < 0.4 * first["points"]
+    assert last["heat"] < first["heat"]
+
+
+def test_checkpoint_round_trip_gives_the_same_landmarks(tiny_landmark_run):
+    samples, result, data = tiny_landmark_run
+    loaded = LandmarkPredictor.from_checkpoint(data)
+    assert loaded.metadata["kind"] == "landmarks"
+    assert loaded.metadata["preprocessing"]["input_size"] == 128
+    a, b = result.predictor.measure(samples[0].read()), loaded.measure(samples[0].read())
+    assert np.allclose(a.canvas_landmarks, b.canvas_landmarks, atol=1e-4)
+    assert a.not_measured == b.not_measured
+
+
+def test_not_measured_result_carries_no_angle_or_landmarks(tiny_landmark_run):
+    _, result, _ = tiny_landmark_run
+    r = result.predictor.measure(np.zeros((300, 120), dtype=np.uint8) + 40, view_position="LAT")
+    assert r.not_measured == NotMeasured.LATERAL_VIEW
+    out = r.to_dict()
+    assert out["cobb"] == {"pt": None, "mt": None, "tl": None}
+    assert out["largest"] is None and out["landmarks"] is None
+
+
+def test_tampered_or_classifier_checkpoint_is_refused(tiny_landmark_run):
+    _, _, data = tiny_landmark_run
+    classifier = io.BytesIO()
+    save_checkpoint(classifier, {"w": torch.zeros(2)}, {}, {"labels": ["a", "b"]})  # the classifier format
+    with pytest.raises(CheckpointError, match="landmark"):
+        LandmarkPredictor.from_checkpoint(classifier.getvalue())
+    with pytest.raises(CheckpointError):
+        LandmarkPredictor.from_checkpoint(data[: len(data) // 2])
+
+
+def test_overlay_draws_outlines_and_end_vertebra_endplates():
+    from inference.engine.cobb import cobb_angles
+    from inference.engine.landmark_overlay import ENDPLATE, OUTLINE, landmark_overlay_png
+
+    gray, pts = synthetic_film(seed=5)
+    measurement = cobb_angles(pts, image_height=gray.shape[0])
+    png = landmark_overlay_png(gray, pts, measurement)
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    assert image.shape[:2] == gray.shape
+    colours = {tuple(c) for c in image.reshape(-1, 3)}
+    assert OUTLINE in colours and ENDPLATE in colours

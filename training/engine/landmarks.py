@@ -1,0 +1,427 @@
+"""Train the vertebra landmark model (``inference.engine.landmark_model``) on AP films with labels.
+
+1. Decode every film once (the shared decode), keep its 68 landmarks in decoded pixels.
+2. Hold out a patient-grouped slice of the training films as an internal validation set: it
+   sets the measurability thresholds and the OOD threshold, which must come from films the
+   model did not fit.
+3. Train on the rest within a wall-clock budget (the CPU is shared, epochs are not a useful
+   unit): the learning rate follows a cosine over the budget, not over a step count.
+4. Fit the OOD Gaussian on the training films' pooled features, measure the validation films,
+   set the thresholds, save one checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from inference.engine.checkpoint import save_checkpoint
+from inference.engine.cobb import NUM_LANDMARKS, NUM_VERTEBRAE, VERTEBRAE, cobb_angles
+from inference.engine.landmark_model import (
+    LANDMARK_ARCHITECTURE,
+    STRIDE,
+    LandmarkNet,
+    cell_centres,
+    soft_landmarks,
+)
+from inference.engine.landmark_predictor import (
+    LANDMARK_FORMAT,
+    LandmarkEvidence,
+    LandmarkPredictor,
+    MeasurabilityThresholds,
+    canvas_to_image,
+    image_to_canvas,
+    not_measured_reason,
+)
+from inference.engine.model import DEFAULT_ARCHITECTURE
+from inference.engine.ood import MahalanobisOOD
+from inference.engine.preprocessing import PreprocessParams, decode_image, preprocess_with_box
+
+from .landmark_augment import LandmarkTrainAugmentation
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class LandmarkSample:
+    """One AP film: its image, 68 landmarks as fractions of its width and height, its patient."""
+
+    image: str | os.PathLike | bytes | Callable[[], bytes]
+    points: np.ndarray  # (68, 2) fractions (x / width, y / height)
+    group: str
+    fold: int | None = None
+    angles: tuple[float, float, float] | None = None  # the reference pt, mt, tl
+    label: str = "landmarks"  # lets cv.grouped_holdout stratify like classifier samples
+
+    def read(self) -> str | os.PathLike | bytes:
+        return self.image() if callable(self.image) else self.image
+
+
+def samples_from_labels_csv(folder: str | os.PathLike) -> list[LandmarkSample]:
+    """The AASCE layout: ``labels.csv`` (file, group, fold, cobb_*, x0..x67, y0..y67) + images."""
+    root = Path(folder)
+    with open(root / "labels.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    samples = []
+    for row in rows:
+        points = np.array([[float(row[f"x{i}"]), float(row[f"y{i}"])] for i in range(NUM_LANDMARKS)])
+        angles = tuple(float(row[k]) for k in ("cobb_pt", "cobb_mt", "cobb_tl")) if row.get("cobb_pt") else None
+        fold = int(row["fold"]) if row.get("fold", "") != "" else None
+        samples.append(LandmarkSample(root / row["file"], points, row["group"], fold, angles))
+    return samples
+
+
+def grouped_validation_split(samples: Sequence[LandmarkSample], fraction: float,
+                             seed: int) -> tuple[list[LandmarkSample], list[LandmarkSample]]:
+    """Whole patients, drawn at random, until ``fraction`` of the films are in validation."""
+    groups = sorted({s.group for s in samples})
+    if fraction <= 0 or len(groups) < 2:
+        return list(samples), []
+    chosen: set[str] = set()
+    count = {g: 0 for g in groups}
+    for s in samples:
+        count[s.group] += 1
+    for g in np.random.default_rng(seed).permutation(groups):
+        if sum(count[c] for c in chosen) >= fraction * len(samples) or len(chosen) == len(groups) - 1:
+            break
+        chosen.add(str(g))
+    return [s for s in samples if s.group not in chosen], [s for s in samples if s.group in chosen]
+
+
+def landmark_fingerprint(samples: Sequence[LandmarkSample]) -> str:
+    """SHA-256 over each film's content hash and its landmarks, order independent."""
+    digests = []
+    for s in samples:
+        data = s.read()
+        raw = Path(data).read_bytes() if isinstance(data, str | os.PathLike) else bytes(data)
+        digests.append(hashlib.md5(raw).hexdigest() + ":" + hashlib.md5(np.round(s.points, 5).tobytes()).hexdigest())
+    return hashlib.sha256("\n".join(sorted(digests)).encode()).hexdigest()
+
+
+@dataclass
+class LandmarkTrainConfig:
+    backbone: str = DEFAULT_ARCHITECTURE
+    # 384 x 192 rather than 512 x 256: on a shared 2-core CPU the budget buys ~1.8x more steps,
+    # and sub-pixel soft-argmax keeps the corners finer than the stride-8 grid.
+    input_size: int = 384  # canvas height
+    input_width: int = 192
+    head_width: int = 96
+    batch_size: int = 8
+    lr: float = 1e-3
+    backbone_lr_factor: float = 0.5
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    time_budget_s: float = 35 * 60.0  # the training loop's wall clock; epochs follow from it
+    max_epochs: int = 200
+    freeze_stages: int = 2  # stem + first stages keep ImageNet weights (and cost no backward)
+    heatmap_weight: float = 0.5  # keeps each vertebra's map peaked: its peak mass is the confidence
+    heatmap_sigma_cells: float = 1.0
+    tilt_weight: float = 2.0  # the angles are tilt differences: supervise the tilt directly
+    val_fraction: float = 0.1  # internal, patient-grouped: sets the not-measured thresholds
+    seed: int = 0
+    num_threads: int | None = None
+    pretrained: bool = True
+    decode_max_side: int = 640
+    # How far beyond the validation films' evidence the thresholds sit.
+    confidence_quantile: float = 0.02
+    confidence_factor: float = 0.6
+    ood_quantile: float = 0.99
+    ood_margin: float = 1.25
+    geometry_margin: float = 0.15
+    ood_fit_films: int = 160
+    augment: bool = True  # off only to overfit a handful of films in tests
+    extra_metadata: dict[str, Any] = field(default_factory=dict)
+
+    def params(self) -> PreprocessParams:
+        return PreprocessParams(input_size=self.input_size, input_width=self.input_width,
+                                decode_max_side=self.decode_max_side)
+
+
+@dataclass
+class LandmarkTrainResult:
+    model: LandmarkNet
+    predictor: LandmarkPredictor
+    metadata: dict[str, Any]
+    history: list[dict[str, Any]]
+    checkpoint_sha256: str | None
+    seconds: float
+
+
+class DecodedFilms:
+    """Each film decoded once (uint8 to keep 481 films in ~80 MB) with landmarks in its pixels."""
+
+    def __init__(self, samples: Sequence[LandmarkSample], params: PreprocessParams):
+        self.images: list[np.ndarray] = []
+        self.points: list[np.ndarray] = []
+        for s in samples:
+            pixels = decode_image(s.read(), params.decode_max_side).pixels
+            self.images.append(np.round(pixels * 255).astype(np.uint8))
+            h, w = pixels.shape
+            self.points.append(s.points * np.array([w, h], dtype=np.float64))
+
+    def gray(self, index: int) -> np.ndarray:
+        return self.images[index].astype(np.float32) / 255.0
+
+
+def canvas_targets(gray: np.ndarray, points: np.ndarray, params: PreprocessParams) -> tuple[torch.Tensor, np.ndarray]:
+    """The shared preprocessing on the film, and its landmarks moved onto the canvas."""
+    tensor, box = preprocess_with_box(gray, params)
+    h, w = gray.shape
+    return tensor, image_to_canvas(points, box, (w, h))
+
+
+def landmark_loss(heat: torch.Tensor, offsets: torch.Tensor, target: torch.Tensor,
+                  config: LandmarkTrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    """Corner L1 (in stride cells) + vertebra tilt + cross-entropy to a Gaussian at each centre."""
+    corners, centres, _ = soft_landmarks(heat, offsets)
+    tgt = target.view(-1, NUM_VERTEBRAE, 4, 2)
+    point_loss = (corners - tgt).abs().mean() / STRIDE
+
+    def axis(c: torch.Tensor) -> torch.Tensor:
+        v = (c[:, :, 1] + c[:, :, 3] - c[:, :, 0] - c[:, :, 2]) / 2
+        return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+
+    a, b = axis(corners), axis(tgt)
+    tilt_loss = (a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]).abs().mean()  # |sin| of tilt error
+
+    bsz, v, h, w = heat.shape
+    grid_x, grid_y = cell_centres(h, w, heat.dtype)
+    tc = tgt.mean(dim=2)
+    sigma = config.heatmap_sigma_cells * STRIDE
+    d2 = (grid_x - tc[..., 0, None, None]) ** 2 + (grid_y - tc[..., 1, None, None]) ** 2
+    gauss = torch.exp(-d2 / (2 * sigma**2))
+    gauss = gauss / gauss.sum(dim=(2, 3), keepdim=True).clamp_min(1e-12)
+    log_p = F.log_softmax(heat.flatten(2), dim=-1).view(bsz, v, h, w)
+    heat_loss = -(gauss * log_p).sum(dim=(2, 3)).mean()
+    total = point_loss + config.tilt_weight * tilt_loss + config.heatmap_weight * heat_loss
+    return total, {"points": float(point_loss.detach()), "tilt": float(tilt_loss.detach()),
+                   "heat": float(heat_loss.detach())}
+
+
+def _freeze(model: LandmarkNet, stages: int) -> list[torch.nn.Module]:
+    frozen = [model.stem, *list(model.blocks)[:stages]]
+    for module in frozen:
+        for p in module.parameters():
+            p.requires_grad_(False)
+    return frozen
+
+
+def _optimizer(model: LandmarkNet, config: LandmarkTrainConfig) -> torch.optim.Optimizer:
+    backbone = [p for p in model.blocks.parameters() if p.requires_grad]
+    backbone_ids = {id(p) for p in backbone}
+    head = [p for p in model.parameters() if p.requires_grad and id(p) not in backbone_ids]
+    return torch.optim.AdamW([
+        {"params": backbone, "lr": config.lr * config.backbone_lr_factor, "base_lr": config.lr * config.backbone_lr_factor},
+        {"params": head, "lr": config.lr, "base_lr": config.lr},
+    ], weight_decay=config.weight_decay)
+
+
+def _schedule(optimizer: torch.optim.Optimizer, step: int, progress: float, config: LandmarkTrainConfig) -> None:
+    warm = min(1.0, (step + 1) / max(1, config.warmup_steps))
+    factor = warm * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    for group in optimizer.param_groups:
+        group["lr"] = group["base_lr"] * max(factor, 0.02)
+
+
+def evidence_for(model: LandmarkNet, ood: MahalanobisOOD | None, films: DecodedFilms, indices: Sequence[int],
+                 params: PreprocessParams) -> list[tuple[LandmarkEvidence, np.ndarray]]:
+    """Serving-path evidence for decoded films, plus each film's landmarks in its own pixels."""
+    predictor = LandmarkPredictor(model, ood or _null_ood(model), MeasurabilityThresholds(), {
+        "preprocessing": params.to_dict()}, "")
+    out = []
+    for i in indices:
+        gray = films.gray(i)
+        tensor, box = preprocess_with_box(gray, params)
+        ev = predictor.evidence(tensor.unsqueeze(0))[0]
+        h, w = gray.shape
+        out.append((ev, canvas_to_image(ev.corners.reshape(-1, 2), box, (w, h))))
+    model.train()
+    return out
+
+
+def _null_ood(model: LandmarkNet) -> MahalanobisOOD:
+    dim = model.lateral32.in_channels
+    return MahalanobisOOD(torch.zeros(1, dim), torch.zeros(dim, dim), float("inf"))
+
+
+@torch.inference_mode()
+def pooled_features(model: LandmarkNet, films: DecodedFilms, indices: Sequence[int], params: PreprocessParams) -> np.ndarray:
+    model.eval()
+    feats = [model(preprocess_with_box(films.gray(i), params)[0].unsqueeze(0))[2].numpy() for i in indices]
+    model.train()
+    return np.concatenate(feats)
+
+
+def fit_thresholds(evidence: Sequence[LandmarkEvidence], config: LandmarkTrainConfig) -> tuple[MeasurabilityThresholds, dict[str, Any]]:
+    """Thresholds just beyond what the validation films (unseen by the fit) show."""
+    defaults = MeasurabilityThresholds()
+    if not evidence:
+        return defaults, {"source": "defaults (no validation films)"}
+    film_min_conf = np.array([e.confidence.min() for e in evidence])
+    dist = np.array([e.ood_distance for e in evidence])
+    geo = [e.geometry() for e in evidence]
+    m = config.geometry_margin
+    # Widen the defaults to cover the validation films, never beyond what a spine can look like.
+    limits = replace(
+        defaults,
+        min_confidence=float(np.quantile(film_min_conf, config.confidence_quantile) * config.confidence_factor),
+        ood_distance=float(np.quantile(dist, config.ood_quantile) * config.ood_margin),
+        min_spacing_ratio=float(np.clip(min(g["min_spacing_ratio"] for g in geo) * (1 - m), 0.3, defaults.min_spacing_ratio)),
+        max_spacing_ratio=float(np.clip(max(g["max_spacing_ratio"] for g in geo) * (1 + m), defaults.max_spacing_ratio, 2.6)),
+        min_height_ratio=float(np.clip(min(g["min_height_ratio"] for g in geo) * (1 - m), 0.25, defaults.min_height_ratio)),
+        max_height_ratio=float(np.clip(max(g["max_height_ratio"] for g in geo) * (1 + m), defaults.max_height_ratio, 1.7)),
+    )
+    info = {"source": f"{len(evidence)} patient-grouped validation films the model did not train on",
+            "confidence": f"{config.confidence_factor} x q{config.confidence_quantile} of each film's weakest vertebra",
+            "ood": f"{config.ood_margin} x q{config.ood_quantile} of validation distances",
+            "geometry": f"validation extremes widened by {m:.0%}"}
+    return limits, info
+
+
+def angle_errors(samples: Sequence[LandmarkSample], films: DecodedFilms, indices: Sequence[int],
+                 evidence: Sequence[tuple[LandmarkEvidence, np.ndarray]], original_heights: Sequence[float] | None = None) -> dict[str, float]:
+    """Largest-angle MAE on validation films from predicted landmarks (decoded pixel space)."""
+    errors = []
+    for i, (_, points) in zip(indices, evidence, strict=True):
+        if samples[i].angles is None:
+            continue
+        h = films.images[i].shape[0]
+        try:
+            errors.append(abs(cobb_angles(points, h).pt - samples[i].angles[0]))
+        except ValueError:
+            continue
+    return {"largest_mae": float(np.mean(errors)) if errors else float("nan"), "n": len(errors)}
+
+
+def library_versions() -> dict[str, str]:
+    import timm
+
+    return {"torch": torch.__version__, "timm": timm.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def train_landmarks(
+    samples: Sequence[LandmarkSample],
+    config: LandmarkTrainConfig | None = None,
+    checkpoint: str | os.PathLike | IO[bytes] | None = None,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> LandmarkTrainResult:
+    config = config or LandmarkTrainConfig()
+    start = time.perf_counter()
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    params = config.params()
+    samples = list(samples)
+    train_set, val_set = grouped_validation_split(samples, config.val_fraction, config.seed)
+    films = DecodedFilms(train_set + val_set, params)
+    train_idx = list(range(len(train_set)))
+    val_idx = list(range(len(train_set), len(train_set) + len(val_set)))
+    model = LandmarkNet(config.backbone, pretrained=config.pretrained, width=config.head_width)
+    # Channels-last makes the depthwise convolutions' backward pass several times faster on CPU.
+    model = model.to(memory_format=torch.channels_last)
+    frozen = _freeze(model, config.freeze_stages)
+    optimizer = _optimizer(model, config)
+    augment = LandmarkTrainAugmentation() if config.augment else None
+    history: list[dict[str, Any]] = []
+    step, epoch, loop_start = 0, 0, time.perf_counter()
+    stop = False
+    while epoch < config.max_epochs and not stop:
+        model.train()
+        for module in frozen:
+            module.eval()  # frozen BN keeps ImageNet statistics
+        order = rng.permutation(train_idx)
+        sums: dict[str, float] = {}
+        batches = 0
+        for b in range(0, len(order), config.batch_size):
+            elapsed = time.perf_counter() - loop_start
+            if elapsed >= config.time_budget_s or (should_stop and should_stop()):
+                stop = True
+                break
+            inputs, targets = [], []
+            for i in order[b : b + config.batch_size]:
+                gray, pts = films.gray(int(i)), films.points[int(i)]
+                if augment is not None:
+                    gray, pts = augment(gray, pts, rng)
+                tensor, canvas_pts = canvas_targets(gray, pts, params)
+                inputs.append(tensor)
+                targets.append(torch.from_numpy(canvas_pts.astype(np.float32)))
+            _schedule(optimizer, step, elapsed / config.time_budget_s, config)
+            heat, offsets, _ = model(torch.stack(inputs).contiguous(memory_format=torch.channels_last))
+            loss, parts = landmark_loss(heat, offsets, torch.stack(targets), config)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimizer.step()
+            step += 1
+            batches += 1
+            for k, v in {"loss": float(loss.detach()), **parts}.items():
+                sums[k] = sums.get(k, 0.0) + v
+        if not batches:
+            break
+        epoch += 1
+        record = {"epoch": epoch, "steps": step, "seconds": round(time.perf_counter() - start, 1),
+                  **{k: round(v / max(batches, 1), 4) for k, v in sums.items()}}
+        history.append(record)
+        if progress:
+            progress(record)
+    train_seconds = time.perf_counter() - loop_start
+
+    model = model.to(memory_format=torch.contiguous_format)
+    model.eval()
+    # A few hundred films pin down a 320-d Ledoit-Wolf Gaussian; scoring every film costs minutes.
+    ood_idx = sorted(rng.permutation(train_idx)[: config.ood_fit_films].tolist())
+    feats = pooled_features(model, films, ood_idx, params)
+    ood = MahalanobisOOD.fit(feats, np.zeros(len(feats), dtype=int), 1)
+    val_evidence = evidence_for(model, ood, films, val_idx, params)
+    limits, threshold_info = fit_thresholds([e for e, _ in val_evidence], config)
+    model.eval()
+    val_metrics = angle_errors(train_set + val_set, films, val_idx, val_evidence) if val_idx else {}
+    if val_evidence:
+        val_metrics["measured_share"] = float(np.mean([not_measured_reason(e, limits) is None for e, _ in val_evidence]))
+    metadata = {
+        "kind": "landmarks",
+        "architecture": LANDMARK_ARCHITECTURE,
+        "backbone": config.backbone,
+        "head_width": config.head_width,
+        "vertebrae": list(VERTEBRAE),
+        "preprocessing": params.to_dict(),
+        "measurability": limits.to_dict(),
+        "measurability_source": threshold_info,
+        "training": {**{k: v for k, v in asdict(config).items() if k != "extra_metadata"},
+                     "epochs_run": epoch, "steps": step, "train_loop_seconds": round(train_seconds, 1),
+                     "n_train": len(train_set), "n_validation": len(val_set)},
+        "training_data_fingerprint": landmark_fingerprint(samples),
+        "validation_metrics": val_metrics,
+        "history": history[-5:],
+        "library_versions": library_versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **config.extra_metadata,
+    }
+    sha = None
+    if checkpoint is not None:
+        sha = save_checkpoint(checkpoint, model.state_dict(), ood.to_state(), metadata, format=LANDMARK_FORMAT)
+    predictor = LandmarkPredictor(model, ood, limits, metadata, sha or "")
+    return LandmarkTrainResult(model, predictor, metadata, history, sha, time.perf_counter() - start)
+
+
+def checkpoint_bytes(result: LandmarkTrainResult) -> bytes:
+    buffer = io.BytesIO()
+    save_checkpoint(buffer, result.model.state_dict(), result.predictor.ood.to_state(), result.metadata,
+                    format=LANDMARK_FORMAT)
+    return buffer.getvalue()

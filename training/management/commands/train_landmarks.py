@@ -1,0 +1,54 @@
+"""``manage.py train_landmarks --data DIR``: train a vertebra landmark checkpoint (engine wrapper)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class Command(BaseCommand):
+    help = ("Train a vertebra landmark (Cobb angle) checkpoint from a folder with labels.csv "
+            "(file, group, fold, x0..x67, y0..y67 as fractions of width and height) and its images.")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--data", required=True, help="folder holding labels.csv and the images it names")
+        parser.add_argument("--out", help="checkpoint file to write (default: var/models/landmarks-<time>.pt)")
+        parser.add_argument("--minutes", type=float, default=35.0, help="wall-clock budget of the training loop")
+        parser.add_argument("--hold-out-fold", type=int, default=None,
+                            help="leave this value of the fold column out of training (to evaluate on it)")
+        parser.add_argument("--val-fraction", type=float, default=None,
+                            help="patient-grouped share that sets the not-measured thresholds (default 0.1)")
+        parser.add_argument("--input-size", type=int, default=None, help="canvas height")
+        parser.add_argument("--input-width", type=int, default=None, help="canvas width")
+        parser.add_argument("--batch-size", type=int, default=None)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--threads", type=int, default=None)
+
+    def handle(self, *args, **opts) -> None:
+        from training.engine import LandmarkTrainConfig, samples_from_labels_csv, train_landmarks
+
+        try:
+            samples = samples_from_labels_csv(opts["data"])
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            raise CommandError(f"cannot read landmark labels from {opts['data']}: {exc}") from exc
+        extra = {}
+        if opts["hold_out_fold"] is not None:
+            samples = [s for s in samples if s.fold != opts["hold_out_fold"]]
+            extra["held_out_fold"] = opts["hold_out_fold"]
+        if not samples:
+            raise CommandError("no training films left")
+        overrides = {k: opts[k] for k in ("val_fraction", "input_size", "input_width", "batch_size") if opts[k] is not None}
+        config = LandmarkTrainConfig(time_budget_s=opts["minutes"] * 60, seed=opts["seed"], num_threads=opts["threads"],
+                                     extra_metadata=extra, **overrides)
+        out = Path(opts["out"] or Path(settings.BASE_DIR) / "var" / "models" / f"landmarks-{time.strftime('%Y%m%d-%H%M%S')}.pt")
+        self.stdout.write(f"training on {len(samples)} films for up to {opts['minutes']:g} min -> {out}")
+        result = train_landmarks(samples, config, checkpoint=out,
+                                 progress=lambda record: self.stdout.write(json.dumps(record)))
+        self.stdout.write(json.dumps({"checkpoint": str(out), "sha256": result.checkpoint_sha256,
+                                      "seconds": round(result.seconds, 1),
+                                      "validation": result.metadata["validation_metrics"],
+                                      "measurability": result.metadata["measurability"]}))
