@@ -9,6 +9,7 @@ api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("cases.api_urls")),
+    path("", include("registry.api_urls")),
     path("", include("inference.api_urls")),
     path("", include("reviews.api_urls")),
     path("", include("training.api_urls")),
