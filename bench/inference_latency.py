@@ -58,16 +58,6 @@ os.environ.update(
 os.environ.setdefault("MALLOC_ARENA_MAX", os.environ.get("BENCH_MALLOC_ARENA_MAX", "2"))
 
 
-def fresh_database() -> None:
-    import psycopg
-
-    name = DB_URL.rsplit("/", 1)[1]
-    admin_url = DB_URL.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def pctl(values: list[float], q: float) -> float:
     ordered = sorted(values)
     k = (len(ordered) - 1) * q
@@ -103,25 +93,11 @@ def images() -> list[tuple[str, bytes]]:
 def setup() -> tuple[object, str]:
     """A fresh database with the shipped (or an untrained, same-cost) model active; returns the
     bench clinician and where the model came from."""
-    fresh_database()
-    import django
+    from bench.platform_setup import fresh_platform
 
-    django.setup()
-    import redis
-    from django.core.management import call_command
+    model_source = fresh_platform(db_url=DB_URL, broker_url=BROKER, model_name="bench", input_size=256)
+    from tests.inference.support import make_user
 
-    from registry.services import model_version_activate, model_version_register
-    from tests.inference.support import build_checkpoint_bytes, make_user
-
-    call_command("migrate", verbosity=0)
-    redis.Redis.from_url(BROKER).flushdb()
-    default = ROOT / "models" / "default.pt"
-    if default.is_file():
-        data, model_source = default.read_bytes(), "models/default.pt"
-    else:
-        data, model_source = build_checkpoint_bytes(input_size=256), "untrained EfficientNet-Lite0 (256 px), same cost"
-    version, _ = model_version_register(data=data, name="bench")
-    model_version_activate(model_version=version, user=None, reason="bench")
     return make_user("bench-clinician", "clinician"), model_source
 
 

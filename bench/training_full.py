@@ -53,15 +53,6 @@ os.environ.update({
 })
 
 
-def fresh_database() -> None:
-    import psycopg
-
-    name = DB_URL.rsplit("/", 1)[1]
-    with psycopg.connect(DB_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def pctl(values: list[float], q: float) -> float:
     ordered = sorted(values)
     k = (len(ordered) - 1) * q
@@ -146,27 +137,14 @@ def sample_latency(url: str, token: str, until, pause: float = 0.1, minimum: int
 def seed_platform() -> dict:
     """A fresh database with the active model, an admin, a clinician with confirmed uploads and
     25 cases, and their API tokens."""
-    fresh_database()
-    import django
+    from bench.platform_setup import fresh_platform
 
-    django.setup()
-    import redis
-    from django.core.management import call_command
+    model_source = fresh_platform(db_url=DB_URL, broker_url=BROKER, model_name="bench-active", input_size=224)
 
     from accounts.services import api_token_issue
     from cases.models import Case
-    from registry.services import model_version_activate, model_version_register
-    from tests.inference.support import build_checkpoint_bytes, make_user
+    from tests.inference.support import make_user
 
-    call_command("migrate", verbosity=0)
-    redis.Redis.from_url(BROKER).flushdb()
-    default = ROOT / "models" / "default.pt"
-    if default.is_file():
-        data, model_source = default.read_bytes(), "models/default.pt"
-    else:
-        data, model_source = build_checkpoint_bytes(input_size=224), "untrained EfficientNet-Lite0 (no default.pt yet)"
-    version, _ = model_version_register(data=data, name="bench-active")
-    model_version_activate(model_version=version, user=None, reason="bench")
     admin = make_user("bench-admin", "admin", is_staff=True, is_superuser=True)
     clinician = make_user("bench-clinician", "clinician")
     uploads = make_confirmed_uploads(admin, clinician)

@@ -16,6 +16,7 @@ api_v1 = [
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("", include("accounts.api_urls")),
     path("", include("cases.api_urls")),
+    path("", include("registry.api_urls")),
     path("", include("inference.api_urls")),
     path("", include("reviews.api_urls")),
     path("", include("training.api_urls")),

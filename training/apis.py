@@ -1,19 +1,18 @@
-"""REST API of the registry and training runs (mounted under /api/v1/). Admins only: the
-selectors refuse everyone else (403; anonymous 401)."""
+"""REST API of training runs and re-reads by a model version (mounted under /api/v1/). Admins
+only: the selectors refuse everyone else (403; anonymous 401). The registry's own endpoints are
+in registry.apis."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inference.services import model_version_reread_open_cases
 from registry import selectors as registry_selectors
-from registry import services as registry_services
-from registry.models import ModelVersion
+from registry.apis import Pagination, validation_error
 from training.models import TrainingRun
 from training.runs import selectors, services
 
@@ -22,27 +21,6 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
     default_detail = "Conflict."
-
-
-def _validation(exc: DjangoValidationError) -> exceptions.ValidationError:
-    return exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
-
-
-class ModelVersionSerializer(serializers.ModelSerializer):
-    activated_by = serializers.SerializerMethodField()
-    training_run = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
-
-    class Meta:
-        model = ModelVersion
-        fields = [
-            "id", "name", "status", "status_reason", "sha256", "architecture", "labels",
-            "input_size", "metrics", "model_card", "training_run", "activated_by",
-            "activated_at", "created_at",
-        ]
-        read_only_fields = fields
-
-    def get_activated_by(self, version: ModelVersion) -> str | None:
-        return version.activated_by.get_username() if version.activated_by else None
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
@@ -70,72 +48,6 @@ class TrainingRunSerializer(serializers.ModelSerializer):
 class TrainingRunStartSerializer(serializers.Serializer):
     base_model_version = serializers.IntegerField(required=False, allow_null=True)
     hyperparameters = serializers.DictField(required=False, default=dict)
-
-
-class Pagination(PageNumberPagination):
-    page_size = 25
-
-
-class ModelVersionListApi(APIView):
-    pagination_class = Pagination  # read by the schema generator: the answer is a page
-
-    @extend_schema(responses=ModelVersionSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        versions = registry_selectors.model_version_list_for_user(user=request.user)
-        paginator = Pagination()
-        page = paginator.paginate_queryset(versions, request, view=self)
-        return paginator.get_paginated_response(ModelVersionSerializer(page, many=True).data)
-
-
-class ModelVersionDetailApi(APIView):
-    @extend_schema(responses=ModelVersionSerializer)
-    def get(self, request: Request, model_version_id: int) -> Response:
-        version = registry_selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
-        return Response(ModelVersionSerializer(version).data)
-
-
-class ModelVersionActivateInputSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=500, allow_blank=False, trim_whitespace=True)
-
-
-class ModelVersionRollbackInputSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-
-
-class ModelVersionActivateApi(APIView):
-    InputSerializer = ModelVersionActivateInputSerializer
-
-    @extend_schema(request=InputSerializer, responses=ModelVersionSerializer)
-    def post(self, request: Request, model_version_id: int) -> Response:
-        version = registry_selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            version = registry_services.model_version_activate(
-                model_version=version, user=request.user, reason=data.validated_data["reason"]
-            )
-        except DjangoValidationError as exc:
-            raise _validation(exc) from exc
-        return Response(ModelVersionSerializer(version).data)
-
-
-class ModelVersionRollbackApi(APIView):
-    """Roll back to this (earlier, retired) version in one action."""
-
-    InputSerializer = ModelVersionRollbackInputSerializer
-
-    @extend_schema(request=InputSerializer, responses=ModelVersionSerializer)
-    def post(self, request: Request, model_version_id: int) -> Response:
-        version = registry_selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            version = registry_services.model_version_rollback(
-                user=request.user, model_version=version, reason=data.validated_data["reason"]
-            )
-        except DjangoValidationError as exc:
-            raise _validation(exc) from exc
-        return Response(ModelVersionSerializer(version).data)
 
 
 class ModelVersionRereadApi(APIView):
@@ -177,7 +89,7 @@ class TrainingRunListCreateApi(APIView):
         except services.TrainingRunConflict as exc:
             raise Conflict(str(exc)) from exc
         except DjangoValidationError as exc:
-            raise _validation(exc) from exc
+            raise validation_error(exc) from exc
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 

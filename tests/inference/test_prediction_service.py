@@ -5,6 +5,7 @@ import pytest
 from django.db import transaction
 
 from cases.models import CaseStatus
+from cases.services import case_status_refresh
 from inference import services
 from inference.models import Prediction, PredictionStatus
 from tests.inference import support
@@ -81,13 +82,13 @@ def test_database_refuses_a_second_prediction_for_the_same_pair(case, model_vers
 def test_case_status_follows_predictions_then_reviews(case, model_version, reviewer):
     radiograph = support.make_radiograph(case)
     prediction = _queued(radiograph, model_version)
-    assert services.case_status_refresh(case_id=case.pk) == CaseStatus.AWAITING_MODEL
+    assert case_status_refresh(case_id=case.pk) == CaseStatus.AWAITING_MODEL
     services.prediction_run(prediction_id=prediction.pk, task_id="t-1")
     case.refresh_from_db()
     assert case.status == CaseStatus.AWAITING_REVIEW
     radiograph.confirmed_label = "normal"
     radiograph.save()
-    assert services.case_status_refresh(case_id=case.pk) == CaseStatus.REVIEWED
+    assert case_status_refresh(case_id=case.pk) == CaseStatus.REVIEWED
 
 
 def test_a_redelivered_message_reclaims_its_own_running_row(case, model_version):
