@@ -470,7 +470,7 @@ def measure(server: Server, case_id: int, name: str, data: bytes) -> dict:
     }
 
 
-def main() -> int:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", default=None, help="names of hostile files to send")
     parser.add_argument("--port", type=int, default=8102)
@@ -482,40 +482,45 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--keep", action="store_true", help="keep var/hostile-bench afterwards")
     args = parser.parse_args()
-    names = args.only or list(HOSTILE)
-    unknown = set(names) - set(HOSTILE)
+    args.names = args.only or list(HOSTILE)
+    unknown = set(args.names) - set(HOSTILE)
     if unknown:
         parser.error(f"unknown: {sorted(unknown)}")
+    return args
 
-    if not args.url:
-        username, password = prepare(args.port)
-    else:
-        username, password = args.username, args.password
-    results: dict[str, dict] = {}
+
+def _one_file(args: argparse.Namespace, index: int, name: str, credentials: tuple[str, str]) -> dict:
+    """Warm the server up with two good uploads, then send the hostile file and measure it."""
+    filename, make = HOSTILE[name]
+    data = make()
     warm = (small_png(), dicom_native(128, 96))
+    if args.url:
+        server = Server(args.url, args.pid, args.media, None, None)
+    else:
+        server = start(args.port)
+    try:
+        sign_in(server, *credentials)
+        warm_case = case_open(server, f"BENCH-WARM-{index}")
+        for warm_name, warm_data in zip(("warm.png", "warm.dcm"), warm, strict=True):
+            status, body = upload(server, warm_case, warm_name, warm_data)
+            if status != 201:
+                raise RuntimeError(f"warm-up upload failed: {status} {body[:300]!r}")
+        case_id = case_open(server, f"BENCH-{index}")
+        return {"bytes": len(data), **measure(server, case_id, filename, data)}
+    finally:
+        if not args.url:
+            server.stop()
+
+
+def main() -> int:
+    args = _arguments()
+    credentials = prepare(args.port) if not args.url else (args.username, args.password)
+    results: dict[str, dict] = {}
     print(f"{'file':32} {'bytes':>11} {'status':>6} {'growth MB':>9} {'rows':>4} {'files':>5} "
           f"{'tmp':>3}  code: message", flush=True)
-    for index, name in enumerate(names):
-        filename, make = HOSTILE[name]
-        data = make()
-        if args.url:
-            server = Server(args.url, args.pid, args.media, None, None)
-        else:
-            server = start(args.port)
-        try:
-            sign_in(server, username, password)
-            warm_case = case_open(server, f"BENCH-WARM-{index}")
-            for warm_name, warm_data in zip(("warm.png", "warm.dcm"), warm, strict=True):
-                status, body = upload(server, warm_case, warm_name, warm_data)
-                if status != 201:
-                    raise RuntimeError(f"warm-up upload failed: {status} {body[:300]!r}")
-            case_id = case_open(server, f"BENCH-{index}")
-            result = {"bytes": len(data), **measure(server, case_id, filename, data)}
-        finally:
-            if not args.url:
-                server.stop()
-        results[name] = result
-        print(f"{name:32} {len(data):>11,} {result['status']:>6} {result['peak_growth_mb']:>9.1f} "
+    for index, name in enumerate(args.names):
+        result = results[name] = _one_file(args, index, name, credentials)
+        print(f"{name:32} {result['bytes']:>11,} {result['status']:>6} {result['peak_growth_mb']:>9.1f} "
               f"{result['rows_added'] if result['rows_added'] is not None else '-':>4} "
               f"{result['files_added']:>5} {result['temp_files_left']:>3}  "
               f"{result['code']}: {result['message']}", flush=True)
@@ -532,7 +537,6 @@ def main() -> int:
     if not args.keep and not args.url and WORK.exists():
         shutil.rmtree(WORK)
     return 0 if worst <= TARGET_MB and not refused_left and not unclear else 1
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -77,13 +77,20 @@ class Client:
             raise RuntimeError(f"{method} {path}: {status} {raw[:300]!r}")
         return json.loads(raw) if raw else {}
 
-    def log_in(self, username: str) -> None:
-        form = urllib.parse.urlencode({"username": username, "password": PASSWORD}).encode()
+    def log_in(self, username: str, *, otp_secret: str = "") -> None:
+        """A token for the API and, unless the user is an admin (whose pages would also want the
+        second factor; the bench drives admins through the API only), a page session."""
+        fields = {"username": username, "password": PASSWORD}
+        if otp_secret:
+            fields["otp_token"] = totp_now(otp_secret)
+        form = urllib.parse.urlencode(fields).encode()
         status, raw = self.request("POST", "/api/v1/auth/token/", data=form,
                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
         if status != 200:
             raise RuntimeError(f"token for {username}: {status} {raw[:200]!r}")
         self.token = json.loads(raw)["token"]
+        if otp_secret:
+            return
         # The page's session, for the panel fragment.
         self.request("GET", "/login/")
         csrf = next(c.value for c in self.jar if c.name == "csrftoken")
@@ -145,9 +152,25 @@ def stack_env(tmp: Path, port: int) -> dict[str, str]:
     }
 
 
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "manage.py", *args], cwd=ROOT, env=env,
-                   check=True, capture_output=True)
+def manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "manage.py", *args], cwd=ROOT,
+                          env=env, check=True, capture_output=True, text=True)
+    return done.stdout
+
+
+def totp_now(secret_base32: str) -> str:
+    """The current code of a TOTP authenticator (django-otp's own algorithm, 6 digits, 30 s)."""
+    import base64
+
+    from django_otp.oath import totp
+
+    return f"{totp(base64.b32decode(secret_base32)):06d}"
+
+
+def totp_secret(env: dict[str, str], username: str) -> str:
+    """Enrol an authenticator for the admin, as `manage.py totp_enrol` does for a person."""
+    out = manage(env, "totp_enrol", username)
+    return out.split("authenticator app): ", 1)[1].split()[0]
 
 
 def wait_for(predicate, timeout: float, what: str, every: float = 0.5):
@@ -186,67 +209,57 @@ def measure(client: Client, case_id: int, film: tuple[str, bytes], training_stat
     return {"radiograph": radiograph_id, "seconds": round(seconds, 2), "training_status": state, "load": load}
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--uploads", type=int, default=3)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8105")))
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--input-size", type=int, default=160)
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-upload-training-"))
-    env = stack_env(tmp, args.port)
-    log = open(tmp / "stack.log", "w")
-    # 1. The stack, in its own session so that every process it starts can be stopped at once.
-    stack = subprocess.Popen(["bash", "scripts/run_embedded.sh"], cwd=ROOT, env=env, stdout=log,
-                             stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{args.port}"
+
+def _people(env: dict[str, str], base: str) -> tuple[Client, Client]:
+    manage(env, "create_user", "bench-admin", "--role", "admin", "--password", PASSWORD)
+    manage(env, "create_user", "bench-clinician", "--role", "clinician", "--password", PASSWORD)
+    admin = Client(base)
+    admin.log_in("bench-admin", otp_secret=totp_secret(env, "bench-admin"))
+    clinician = Client(base)
+    clinician.log_in("bench-clinician")
+    return admin, clinician
+
+
+def _uploads(args: argparse.Namespace, admin: Client, clinician: Client) -> list[dict]:
+    """Uploads on the idle stack (the baseline), then as many again once a training run trains."""
     results: list[dict] = []
-    try:
-        client = Client(base)
-        wait_for(lambda: up(client), 300, "the web server")
-        # 2. People; uploads on the idle stack first, as the baseline.
-        manage(env, "create_user", "bench-admin", "--role", "admin", "--password", PASSWORD)
-        manage(env, "create_user", "bench-clinician", "--role", "clinician", "--password", PASSWORD)
-        admin = Client(base)
-        admin.log_in("bench-admin")
-        clinician = client
-        clinician.log_in("bench-clinician")
-        case = clinician.api("POST", "/api/v1/cases/", {"patient_reference": f"BENCH-{uuid.uuid4().hex[:6]}"})
-        all_films = films(2 * args.uploads + 1)
-        # The first read waits for the worker's model warm-up: not counted.
-        measure(clinician, case["id"], all_films[0], lambda: "idle")
-        for film in all_films[1 : args.uploads + 1]:
-            results.append(measure(clinician, case["id"], film, lambda: "idle"))
-        # 3. A small training run; once it trains, as many uploads again.
-        run = admin.api("POST", "/api/v1/training-runs/", {
-            "hyperparameters": {"epochs": args.epochs, "input_size": args.input_size}})
-        run_path = f"/api/v1/training-runs/{run['id']}/"
-        print(f"training run {run['id']} started (epochs={args.epochs}, input_size={args.input_size})")
+    case = clinician.api("POST", "/api/v1/cases/", {"patient_reference": f"BENCH-{uuid.uuid4().hex[:6]}"})
+    all_films = films(2 * args.uploads + 1)
+    # The first read waits for the worker's model warm-up: not counted.
+    measure(clinician, case["id"], all_films[0], lambda: "idle")
+    for film in all_films[1 : args.uploads + 1]:
+        results.append(measure(clinician, case["id"], film, lambda: "idle"))
+    run = admin.api("POST", "/api/v1/training-runs/", {
+        "hyperparameters": {"epochs": args.epochs, "input_size": args.input_size}})
+    run_path = f"/api/v1/training-runs/{run['id']}/"
+    print(f"training run {run['id']} started (epochs={args.epochs}, input_size={args.input_size})")
 
-        def training_busy() -> dict | None:
-            state = admin.api("GET", run_path)
-            if state["status"] in ("failed", "succeeded", "cancelled"):
-                raise RuntimeError(f"training run ended before the uploads: {state}")
-            return state if state["status"] == "running" and state.get("progress") else None
+    def training_busy() -> dict | None:
+        state = admin.api("GET", run_path)
+        if state["status"] in ("failed", "succeeded", "cancelled"):
+            raise RuntimeError(f"training run ended before the uploads: {state}")
+        return state if state["status"] == "running" and state.get("progress") else None
 
-        wait_for(training_busy, 600, "the training run to report progress", every=1.0)
-        print("training is running; uploading")
-        for film in all_films[args.uploads + 1 :]:
-            results.append(measure(clinician, case["id"], film, lambda: admin.api("GET", run_path)["status"]))
-        # 4. Done: cancel the run.
-        admin.api("POST", f"{run_path}cancel/", {})
-    finally:
-        os.killpg(stack.pid, signal.SIGTERM)
-        try:
-            stack.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(stack.pid, signal.SIGKILL)
-        log.close()
+    wait_for(training_busy, 600, "the training run to report progress", every=1.0)
+    print("training is running; uploading")
+    for film in all_films[args.uploads + 1 :]:
+        results.append(measure(clinician, case["id"], film, lambda: admin.api("GET", run_path)["status"]))
+    admin.api("POST", f"{run_path}cancel/", {})
+    return results
 
+
+def _summary(results: list[dict], tmp: Path) -> dict:
     during = [r["seconds"] for r in results if r["training_status"] == "running"]
     idle = [r["seconds"] for r in results if r["training_status"] == "idle"]
-    summary = {
+    return {
         "uploads": results,
         "idle_median_seconds": round(statistics.median(idle), 2) if idle else None,
         "idle_max_seconds": max(idle) if idle else None,
@@ -258,13 +271,35 @@ def main() -> None:
         "load_average_at_end": os.getloadavg(),
         "stack_log": str(tmp / "stack.log"),
     }
+
+
+def main() -> None:
+    args = _arguments()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-upload-training-"))
+    env = stack_env(tmp, args.port)
+    log = open(tmp / "stack.log", "w")
+    # 1. The stack, in its own session so that every process it starts can be stopped at once.
+    stack = subprocess.Popen(["bash", "scripts/run_embedded.sh"], cwd=ROOT, env=env, stdout=log,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{args.port}"
+    try:
+        wait_for(lambda: up(Client(base)), 300, "the web server")
+        # 2. People, then 3. the uploads, idle and during a training run.
+        results = _uploads(args, *_people(env, base))
+    finally:
+        os.killpg(stack.pid, signal.SIGTERM)
+        try:
+            stack.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(stack.pid, signal.SIGKILL)
+        log.close()
+    summary = _summary(results, tmp)
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     (out / "upload_during_training.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps({k: v for k, v in summary.items() if k != "uploads"}, indent=2))
-    if not during:
+    if not summary["during_training"]:
         sys.exit("no upload was answered while the training run was still running")
-
 
 if __name__ == "__main__":
     main()
