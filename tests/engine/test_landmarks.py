@@ -4,6 +4,7 @@ checkpoint round trip. No database, no network; synthetic films only."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,3 +171,17 @@ def test_overlay_draws_outlines_and_end_vertebra_endplates():
     assert image.shape[:2] == gray.shape
     colours = {tuple(c) for c in image.reshape(-1, 3)}
     assert OUTLINE in colours and ENDPLATE in colours
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "landmarks.pt"
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="models/landmarks.pt not shipped yet")
+def test_shipped_landmark_model_loads_with_its_thresholds_and_answers():
+    predictor = LandmarkPredictor.from_checkpoint(SHIPPED)
+    assert predictor.metadata["kind"] == "landmarks" and predictor.metadata["held_out_fold"] == 0
+    assert predictor.limits.min_confidence > 0 and np.isfinite(predictor.limits.ood_distance)
+    gray, _ = synthetic_film(seed=11)
+    result = predictor.measure((gray * 255).astype(np.uint8))
+    # A synthetic drawing is not an AP film: whatever it says, it never pairs a reason with an angle.
+    assert (result.not_measured is None) == (result.measurement is not None)
