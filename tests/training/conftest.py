@@ -47,10 +47,14 @@ def clean_broker():
 
 
 @pytest.fixture
-def training_worker(clean_broker):
-    """A real Celery worker consuming the `training` queue (and the default one)."""
+def training_worker(clean_broker, settings):
+    """A real Celery worker consuming the `training` queue (and the default one).
+
+    It asks for `settings` so that it stops before the tests' settings are restored: a run still
+    queued at the end of a test (test_failed_run_... starts one) then trains with the tiny test
+    recipe, not with the full default recipe on the real base data beside the checkout."""
     with start_worker(
         app, pool="solo", perform_ping_check=False, shutdown_timeout=60,
-        queues=["training", "celery"],
+        queues=["training", "inference"],
     ) as worker:
         yield worker
