@@ -22,6 +22,7 @@ from pydicom.tag import Tag
 from cases.models import BurnedInAnnotation, Radiograph
 from cases.services import radiograph_clear_burned_in, radiograph_upload
 from tests.factories import dicom_bytes, jpeg_bytes, png_bytes, spine_pixels, upload
+from tests.signin import sign_in
 
 SOP_CLASS = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
 MARKER_UID_ROOT = "1.2.826.0.1.3680043.10.4242."
@@ -324,7 +325,7 @@ def test_only_an_admin_may_clear_a_flagged_film(clinician, reviewer, case):
 
 def test_admin_clears_flagged_films_with_the_admin_action(client, admin_user, clinician, case):
     (radiograph,) = radiograph_upload(user=clinician, case=case, files=[upload(png_bytes(), "a.png")])
-    client.force_login(admin_user)
+    sign_in(client, admin_user)
     response = client.post(
         reverse("admin:cases_radiograph_changelist"),
         {"action": "clear_burned_in", "_selected_action": [radiograph.pk]},

@@ -9,13 +9,14 @@ from cases.models import Radiograph
 from cases.services import user_create
 from reviews.services import review_submit
 from tests.inference import support
+from tests.signin import sign_in
 
 pytestmark = pytest.mark.django_db
 
 
 def _page(user) -> Client:
     client = Client()
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 
@@ -44,7 +45,7 @@ def test_admin_sees_disputed_films_with_reads_side_by_side_and_no_patient(admin_
     assert response.status_code == 200
     assert f"Film #{disputed.pk}" in html
     assert html.count('data-dispute="') == 1  # only the disputed film, not the agreed one
-    for words in ("rev-a", "rev-b", "straight enough", "scoliosis (70.0 %)", "ungradable"):
+    for words in ("reviewer-rita", "reviewer-ravi", "straight enough", "scoliosis (70.0 %)", "ungradable"):
         assert words in html
     assert case.patient_reference not in html
     assert f"/cases/{case.pk}/" not in html

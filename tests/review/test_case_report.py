@@ -18,13 +18,14 @@ from reviews.report import (
 )
 from reviews.services import review_submit
 from tests.inference import support
+from tests.signin import sign_in
 
 pytestmark = pytest.mark.django_db
 
 
 def _page(user) -> Client:
     client = Client()
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 

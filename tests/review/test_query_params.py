@@ -6,6 +6,8 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from tests.signin import sign_in
+
 pytestmark = pytest.mark.django_db
 
 
@@ -17,7 +19,7 @@ def _api(user) -> APIClient:
 
 def _page(user) -> Client:
     client = Client()
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 
