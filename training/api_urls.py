@@ -8,6 +8,8 @@ urlpatterns: list = [
     path("models/<int:model_version_id>/", apis.ModelVersionDetailApi.as_view(), name="model-version-detail"),
     path("models/<int:model_version_id>/activate/", apis.ModelVersionActivateApi.as_view(),
          name="model-version-activate"),
+    path("models/<int:model_version_id>/activation-risks/", apis.ModelVersionActivationRisksApi.as_view(),
+         name="model-version-activation-risks"),
     path("models/<int:model_version_id>/rollback/", apis.ModelVersionRollbackApi.as_view(),
          name="model-version-rollback"),
     path("models/<int:model_version_id>/reread-open-cases/", apis.ModelVersionRereadApi.as_view(),

@@ -13,7 +13,8 @@ from rest_framework.views import APIView
 from inference.services import model_version_reread_open_cases
 from registry import selectors as registry_selectors
 from registry import services as registry_services
-from registry.models import ModelVersion
+from registry.models import ModelVersion, ModelVersionStatus
+from registry.risks import ModelVersionActivationRisky, model_version_activation_risks
 from training.models import TrainingRun
 from training.runs import selectors, services
 
@@ -96,6 +97,11 @@ class ModelVersionDetailApi(APIView):
 
 class ModelVersionActivateInputSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, allow_blank=False, trim_whitespace=True)
+    override = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Needed to activate a candidate that would make things worse than the active "
+                  "model (see activation-risks); recorded with the reason.",
+    )
 
 
 class ModelVersionRollbackInputSerializer(serializers.Serializer):
@@ -112,11 +118,36 @@ class ModelVersionActivateApi(APIView):
         data.is_valid(raise_exception=True)
         try:
             version = registry_services.model_version_activate(
-                model_version=version, user=request.user, reason=data.validated_data["reason"]
+                model_version=version, user=request.user, reason=data.validated_data["reason"],
+                override=data.validated_data["override"],
             )
+        except ModelVersionActivationRisky as exc:
+            raise exceptions.ValidationError({
+                "non_field_errors": [exc.messages[0]],
+                "override": [risk.message for risk in exc.review.risks],
+            }) from exc
         except DjangoValidationError as exc:
             raise _validation(exc) from exc
         return Response(ModelVersionSerializer(version).data)
+
+
+class ModelVersionActivationRisksApi(APIView):
+    """What would get worse if this version replaced the active one, before anyone activates it."""
+
+    @extend_schema(responses=inline_serializer("ActivationRisks", {
+        "candidate": serializers.IntegerField(), "active": serializers.IntegerField(allow_null=True),
+        "needs_override": serializers.BooleanField(), "risks": serializers.ListField(child=serializers.DictField()),
+        "classes_lost": serializers.ListField(child=serializers.CharField()),
+        "gate_failures": serializers.ListField(child=serializers.CharField()),
+        "ood_flag_rate": serializers.DictField(), "metric_deltas": serializers.ListField(child=serializers.DictField()),
+        "same_evaluation_set": serializers.BooleanField(),
+    }))
+    def get(self, request: Request, model_version_id: int) -> Response:
+        version = registry_selectors.model_version_get_for_user(user=request.user, model_version_id=model_version_id)
+        active = registry_selectors.model_version_get_active()
+        if version.status != ModelVersionStatus.CANDIDATE:
+            active = None  # a rollback or the active version itself: nothing to check
+        return Response(model_version_activation_risks(candidate=version, active=active).as_dict())
 
 
 class ModelVersionRollbackApi(APIView):

@@ -27,7 +27,7 @@ def versions(db):
 
 
 @pytest.fixture
-def run(admin_user, django_capture_on_commit_callbacks):
+def run(admin_user, base_data, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
         return services.training_run_start(user=admin_user)
 
@@ -73,7 +73,8 @@ def test_models_page_marks_active_and_compares_side_by_side(client_as, admin_use
     assert f'data-live-run="/api/v1/training-runs/{run.pk}/"' in html
 
 
-def test_admin_starts_a_run_from_the_page(client_as, admin_user, versions, django_capture_on_commit_callbacks):
+def test_admin_starts_a_run_from_the_page(client_as, admin_user, versions, base_data,
+                                          django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
         response = client_as(admin_user).post(
             reverse("training:run_start"), {"epochs": 2, "batch_size": 8, "learning_rate": 0.001, "input_size": 128}
