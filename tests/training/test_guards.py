@@ -126,6 +126,21 @@ def test_a_run_without_validation_films_fails_with_the_reason(admin_user, shippe
     assert model_version_get_active() == shipped
 
 
+def test_data_that_shrank_after_the_start_fails_the_run_with_a_readable_message(
+    admin_user, shipped, base_data, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    """The run checks its data again: a folder swapped for a one-class one fails it, readably."""
+    with django_capture_on_commit_callbacks(execute=False):
+        run = services.training_run_start(user=admin_user)
+    settings.TRAINING_BASE_DATA_DIR = str(support.make_base_folder(tmp_path / "one", labels=["normal"]))
+
+    done = services.training_run_execute(training_run_id=run.pk, task_id="in-test")
+
+    assert done.status == TrainingRunStatus.FAILED
+    assert "at least two classes" in done.error
+    assert model_version_get_active() == shipped
+
+
 def test_the_platform_refuses_a_validation_fraction_of_zero(api_as, admin_user, shipped, base_data):
     response = api_as(admin_user).post(
         "/api/v1/training-runs/", {"hyperparameters": {"validation_fraction": 0.0}}, format="json")

@@ -127,17 +127,6 @@ def test_failed_run_keeps_its_message_and_leaves_active_model_active(
     services.training_run_start(user=admin_user)
 
 
-def test_run_with_one_class_fails_with_readable_message(training_worker, tmp_path, settings, admin_user,
-                                                        random_active_model, base_data):
-    from tests.training import support
-
-    settings.TRAINING_BASE_DATA_DIR = str(support.make_base_folder(tmp_path / "one", labels=["normal"]))
-    done = wait_for_run(services.training_run_start(user=admin_user).pk)
-    assert done.status == TrainingRunStatus.FAILED
-    assert "at least two classes" in done.error
-    assert model_version_get_active() == random_active_model
-
-
 def test_running_run_can_be_cancelled(training_worker, base_data, admin_user, random_active_model):
     run = services.training_run_start(user=admin_user, hyperparameters={"epochs": 40})
     wait_for_run(run.pk, statuses={TrainingRunStatus.RUNNING}, timeout=60)
