@@ -20,6 +20,7 @@ from registry import services as registry_services
 from registry.models import ModelVersionStatus
 from registry.risks import ModelVersionActivationRisky, model_version_activation_risks
 from training.runs import selectors, services
+from training.runs.dataset import training_data_problems_now
 from training.runs.export import confirmed_labels_export
 from training.runs.hyperparameters import HYPERPARAMETERS
 
@@ -172,6 +173,8 @@ def models_page(request: HttpRequest) -> HttpResponse:
         "live": live,
         "refresh_seconds": REFRESH_SECONDS,
         "start_form": TrainingRunStartForm(versions=versions),
+        # Shown beside the start button: the reasons a run would be refused now.
+        "data_problems": training_data_problems_now(required_labels=list(active.labels) if active else []),
         "now": timezone.now(),
     }
     return render(request, "training/models.html", context)

@@ -58,9 +58,10 @@ def clean_broker():
 
 @pytest.fixture
 def training_worker(clean_broker):
-    """A real Celery worker consuming the `training` queue (and the default one)."""
+    """A real Celery worker consuming the `training` queue, the `inference` one (the default since
+    predictions got their own worker) and Celery's own."""
     with start_worker(
         app, pool="solo", perform_ping_check=False, shutdown_timeout=60,
-        queues=["training", "celery"],
+        queues=["training", "inference", "celery"],
     ) as worker:
         yield worker

@@ -66,6 +66,9 @@ def test_page_refuses_a_run_when_the_base_data_folder_is_empty(client_as, admin_
     assert "The run was not started" in html or "holds no class folder" in html
     assert "TRAINING_BASE_DATA_DIR" in html
     assert TrainingRun.objects.count() == 0
+    # The page says so before anyone presses the button.
+    models_page = client_as(admin_user).get(reverse("training:models")).content.decode()
+    assert "A run started now would be refused" in models_page and "holds no class folder" in models_page
 
 
 def test_api_refuses_a_run_with_too_few_films_per_class_and_names_the_setting(

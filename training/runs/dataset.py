@@ -156,16 +156,21 @@ def confirmed_counts_per_class() -> dict[str, int]:
     return {row["confirmed_label"]: row["n"] for row in rows}
 
 
-def training_data_check(*, required_labels: list[str] | tuple[str, ...] = ()) -> None:
-    """Refuse (ValidationError) data a run must not start on; counts files, reads no pixel."""
+def training_data_problems_now(*, required_labels: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """`training_data_problems` of the data a run started now would use; counts files, reads no pixel."""
     from training.engine.folders import class_counts_in_folder
 
     base_dir = str(settings.TRAINING_BASE_DATA_DIR)
-    problems = training_data_problems(
+    return training_data_problems(
         base_counts=class_counts_in_folder(base_dir),
         confirmed_counts=confirmed_counts_per_class(),
         base_dir=base_dir,
         required_labels=required_labels,
     )
+
+
+def training_data_check(*, required_labels: list[str] | tuple[str, ...] = ()) -> None:
+    """Refuse (ValidationError) data a run must not start on."""
+    problems = training_data_problems_now(required_labels=required_labels)
     if problems:
         raise ValidationError(problems)
