@@ -118,7 +118,7 @@ def _comparison_pair(request: HttpRequest, versions: list) -> list:
     if a is None:
         a = next((v for v in versions if v != b), None)
     if b is None or b == a:
-        b = active if active is not None and active != a else None
+        b = active if active is not None and active != a else next((v for v in versions if v != a), None)
     return [v for v in (a, b) if v is not None]
 
 

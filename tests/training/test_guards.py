@@ -273,7 +273,7 @@ def test_clinician_sees_a_dated_notice_with_the_reason_when_the_model_changes(
     assert "The model that reads radiographs changed" in html
     assert "run-two-class" in html and "new ward protocol" in html
     two_class.refresh_from_db()
-    assert two_class.activated_at.strftime("%Y-%m-%d") in html
+    assert timezone.localtime(two_class.activated_at).strftime("%Y-%m-%d %H:%M") in html
 
 
 def test_notice_ends_after_its_days_and_is_for_clinicians_only(

@@ -144,6 +144,9 @@ def test_side_by_side_compares_a_version_with_the_active_one_never_with_itself(
     for query in ({}, {"a": candidate.pk}, {"a": candidate.pk, "b": candidate.pk}):
         columns = client.get(reverse("training:models"), query).context["comparison"]
         assert [c["version"] for c in columns] == [candidate, active], query
+    # The active version chosen as A is compared with another version, not with itself.
+    columns = client.get(reverse("training:models"), {"a": active.pk}).context["comparison"]
+    assert [c["version"] for c in columns] == [active, candidate]
     html = client.get(reverse("training:models"), {"a": candidate.pk}).content.decode()
     assert f'<option value="{candidate.pk}" selected>' in html.split('name="a"')[1].split("</select>")[0]
     assert f'<option value="{active.pk}" selected>' in html.split('name="b"')[1].split("</select>")[0]
