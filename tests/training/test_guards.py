@@ -288,3 +288,22 @@ def test_notice_ends_after_its_days_and_is_for_clinicians_only(
     assert "installed" in client_as(clinician).get(reverse("cases:case_list")).content.decode()
     admin_page = client_as(admin_user).get(reverse("training:models")).content.decode()
     assert "The model that reads radiographs changed" not in admin_page
+
+
+def test_the_web_count_of_a_base_folder_agrees_with_what_training_reads(tmp_path):
+    """The start check counts files without torch; the run reads them with the engine."""
+    from collections import Counter
+
+    from training.engine import samples_from_folder
+    from training.engine.folders import class_counts_in_folder
+
+    root = support.make_base_folder(tmp_path / "base", per_class=3)
+    (root / "ScolFinal" / "nested").mkdir(parents=True)
+    (root / "ScolFinal" / "nested" / "a.JPG").write_bytes(support.png("scoliosis", 1))
+    (root / "normal" / "notes.txt").write_text("not a film")
+    (root / "empty").mkdir()
+
+    counts = class_counts_in_folder(root)
+
+    assert counts == dict(Counter(s.label for s in samples_from_folder(root)))
+    assert counts == {"normal": 3, "scoliosis": 4, "spondylolisthesis": 3}
