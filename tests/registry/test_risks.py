@@ -8,7 +8,11 @@ import pytest
 
 from registry.models import ModelVersion, ModelVersionStatus
 from registry.risks import model_version_activation_risks
-from registry.services import checkpoint_metrics, model_version_activate, model_version_register_default
+from registry.services import (
+    checkpoint_metrics,
+    model_version_activate,
+    model_version_register_default,
+)
 
 pytestmark = pytest.mark.django_db
 THREE = ["normal", "scoliosis", "spondylolisthesis"]
