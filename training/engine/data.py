@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from inference.engine.preprocessing import PreprocessParams, load_image, preprocess
+
 # DEFAULT_LABEL_MAP and IMAGE_SUFFIXES stay importable from here (training.engine exports them).
 from training.engine.folders import DEFAULT_LABEL_MAP, IMAGE_SUFFIXES, folder_label, image_files  # noqa: F401
 
