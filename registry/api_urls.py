@@ -14,6 +14,11 @@ urlpatterns = [
         name="model_version_activate",
     ),
     path(
+        "models/<int:model_version_id>/activation-risks/",
+        apis.ModelVersionActivationRisksApi.as_view(),
+        name="model_version_activation_risks",
+    ),
+    path(
         "models/<int:model_version_id>/rollback/",
         apis.ModelVersionRollbackApi.as_view(),
         name="model_version_rollback",

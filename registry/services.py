@@ -18,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from registry.models import ModelVersion, ModelVersionStatus
+from registry.risks import ModelVersionActivationRisky, model_version_activation_risks
 from registry.selectors import model_version_get_active, model_version_get_by_sha256
 from scoliosis_portal.roles import user_is_admin
 
@@ -50,7 +51,7 @@ def model_version_register(
         architecture=str(metadata.get("architecture", "")),
         labels=list(metadata["labels"]),
         input_size=_as_list(metadata.get("input_size")),
-        metrics=metadata.get("metrics") or {},
+        metrics=checkpoint_metrics(metadata),
         model_card=model_card or str(metadata.get("model_card", "")),
         status=ModelVersionStatus.CANDIDATE,
     )
@@ -71,18 +72,44 @@ def model_version_register(
     return version, True
 
 
+def checkpoint_metrics(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The metrics a version is listed and compared with, from its checkpoint's metadata.
+
+    A platform run adds its own evaluation after registering. A checkpoint trained elsewhere (the
+    shipped default) carries its cross-validation instead: its pooled out-of-fold metrics, with
+    the spine films' out-of-distribution rate of the same folds, become its "evaluation"."""
+    metrics = dict(metadata.get("metrics") or {})
+    cv = metadata.get("cross_validation") or {}
+    pooled = (cv.get("metrics") or {}).get("pooled")
+    if "evaluation" not in metrics and isinstance(pooled, dict):
+        evaluation = {k: v for k, v in pooled.items() if k != "ci95"}
+        spine_rate = (cv.get("ood") or {}).get("spine_flag_rate")
+        if spine_rate is not None:
+            evaluation["ood_flag_rate"] = spine_rate
+        metrics["evaluation"] = evaluation
+        metrics["evaluation_source"] = str(cv.get("method") or "cross-validation") + " (pooled out-of-fold)"
+    return metrics
+
+
 def _as_list(value: Any) -> list:
     if value is None:
         return []
     return list(value) if isinstance(value, list | tuple) else [value, value]
 
 
-def model_version_activate(*, model_version: ModelVersion, user: Any | None, reason: str) -> ModelVersion:
+def model_version_activate(
+    *, model_version: ModelVersion, user: Any | None, reason: str, override: bool = False
+) -> ModelVersion:
     """Make `model_version` the one active version, retiring the previous one, atomically.
 
     `user` is the admin who asked (checked), or None for the platform itself (the training
     gate, the first install). The reason and the actor are recorded on the version and in its
     history. Workers notice on their next task (their model cache is keyed by version id).
+
+    A candidate that would make things worse than the active model (registry.risks: a class
+    dropped, the gate failed, more spine films called out of distribution) is refused with
+    ModelVersionActivationRisky unless `override` is given; an override is recorded with the
+    risks it accepted. A version that was active before (a rollback) is not checked.
     """
     if user is not None and not user_is_admin(user):
         raise PermissionDenied("Only admins may activate a model version.")
@@ -100,6 +127,9 @@ def model_version_activate(*, model_version: ModelVersion, user: Any | None, rea
         target = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
         if target.status == ModelVersionStatus.ACTIVE:
             return target
+        accepted = _activation_risks_accepted(target, current[0] if current else None, override)
+        if accepted:
+            reason = f"{reason} [override, accepted: {accepted}]"
         for old in current:
             old.status = ModelVersionStatus.RETIRED
             old._change_reason = f"replaced by {target.name}: {reason}"[:100]
@@ -108,10 +138,22 @@ def model_version_activate(*, model_version: ModelVersion, user: Any | None, rea
         target.status_reason = reason
         target.activated_by = user if getattr(user, "pk", None) else None
         target.activated_at = timezone.now()
-        target._change_reason = reason[:100]
+        target._change_reason = (f"override: {reason}" if accepted else reason)[:100]
         target.save(update_fields=["status", "status_reason", "activated_by", "activated_at"])
     logger.info("model version %s activated (%s)", target.pk, reason)
     return target
+
+
+def _activation_risks_accepted(target: ModelVersion, active: ModelVersion | None, override: bool) -> str:
+    """The risks an override accepts ("" when there are none); raises when there is no override."""
+    if target.status != ModelVersionStatus.CANDIDATE:
+        return ""  # retired: it was active before, so this is a rollback
+    review = model_version_activation_risks(candidate=target, active=active)
+    if not review.needs_override:
+        return ""
+    if not override:
+        raise ModelVersionActivationRisky(review)
+    return "; ".join(r.message for r in review.risks)
 
 
 def model_version_rollback(
@@ -144,7 +186,15 @@ def model_version_register_default() -> ModelVersion | None:
     if not path.is_file():
         logger.warning("default model %s not found; no model registered", path)
         return None
-    version, _ = model_version_register(data=path.read_bytes())
+    data = path.read_bytes()
+    version, created = model_version_register(data=data)
+    if not created and "evaluation" not in (version.metrics or {}):
+        # Registered before its cross-validation was read into the listing: fill it in once.
+        metrics = checkpoint_metrics(_checkpoint_metadata(data))
+        if "evaluation" in metrics:
+            version.metrics = {**metrics, **(version.metrics or {})}
+            version._change_reason = "metrics read from the checkpoint"
+            version.save(update_fields=["metrics"])
     if model_version_get_active() is None:
         version = model_version_activate(
             model_version=version, user=None, reason="default model registered on install"

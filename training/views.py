@@ -18,12 +18,40 @@ from inference.services import model_version_reread_open_cases
 from registry import selectors as registry_selectors
 from registry import services as registry_services
 from registry.models import ModelVersionStatus
+from registry.risks import ModelVersionActivationRisky, model_version_activation_risks
 from training.runs import selectors, services
+from training.runs.dataset import training_data_problems_now
 from training.runs.export import confirmed_labels_export
 from training.runs.hyperparameters import HYPERPARAMETERS
 
 REFRESH_SECONDS = 3
 SUMMARY_KEYS = ["macro_f1", "accuracy", "balanced_accuracy", "ece", "ood_flag_rate", "n"]
+METRIC_NAMES = {
+    "macro_f1": "Macro-F1",
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "ece": "Calibration error (ECE)",
+    "ood_flag_rate": "Spine films called out of distribution",
+    "n": "Films evaluated",
+}
+
+
+def metric_name(key: str) -> str:
+    """A metric key as a reader says it: "Sensitivity (scoliosis)", not sensitivity_scoliosis."""
+    for prefix, word in (("sensitivity_", "Sensitivity"), ("specificity_", "Specificity"), ("auc_", "AUC")):
+        if key.startswith(prefix):
+            return f"{word} ({key.removeprefix(prefix)})"
+    return METRIC_NAMES.get(key, key.replace("_", " ").capitalize())
+
+
+def metric_value(key: str, value) -> str:
+    if value is None:
+        return "–"
+    if key == "n":
+        return str(int(value))
+    if key == "ood_flag_rate":
+        return f"{float(value):.1%}"
+    return f"{float(value):.3f}"
 
 
 def _bounded(name: str, **kwargs) -> forms.Field:
@@ -59,31 +87,42 @@ class TrainingRunStartForm(forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=500, required=True, strip=True)
+    # Needed (with the reason) to activate a candidate that would make things worse.
+    override = forms.BooleanField(required=False)
 
 
 def _evaluation(version) -> dict:
     return (version.metrics or {}).get("evaluation") or {}
 
 
-def _summary(version) -> list[tuple[str, object]]:
+def _summary(version) -> list[tuple[str, str]]:
+    """(human name, formatted value) of the version's evaluation metrics, in reading order."""
     metrics = _evaluation(version)
     keys = SUMMARY_KEYS + sorted(k for k in metrics if k.startswith("sensitivity_"))
-    return [(k, metrics.get(k)) for k in keys if k in metrics]
+    return [(metric_name(k), metric_value(k, metrics.get(k))) for k in keys if k in metrics]
+
+
+def _chosen(request: HttpRequest, key: str, by_id: dict):
+    try:
+        return by_id.get(int(request.GET.get(key, "")))
+    except ValueError:
+        return None
+
+
+def _comparison_pair(request: HttpRequest, versions: list) -> list:
+    """Version A beside version B; B is the active version unless chosen, and a version is never
+    compared with itself. With nothing chosen: the newest other version beside the active one."""
+    by_id = {v.pk: v for v in versions}
+    active = next((v for v in versions if v.status == ModelVersionStatus.ACTIVE), None)
+    a, b = _chosen(request, "a", by_id), _chosen(request, "b", by_id) or active
+    if a is None:
+        a = next((v for v in versions if v != b), None)
+    if b is None or b == a:
+        b = active if active is not None and active != a else next((v for v in versions if v != a), None)
+    return [v for v in (a, b) if v is not None]
 
 
 def _comparison(request: HttpRequest, versions: list) -> list[dict]:
-    by_id = {v.pk: v for v in versions}
-    chosen = []
-    for key in ("a", "b"):
-        try:
-            version = by_id.get(int(request.GET.get(key, "")))
-        except ValueError:
-            version = None
-        if version is not None:
-            chosen.append(version)
-    if not chosen:
-        chosen = [v for v in versions if v.status == ModelVersionStatus.ACTIVE][:1]
-        chosen += [v for v in versions if v.status == ModelVersionStatus.CANDIDATE][:1]
     return [
         {
             "version": v,
@@ -92,8 +131,28 @@ def _comparison(request: HttpRequest, versions: list) -> list[dict]:
             "confusion": list(zip(v.labels, _evaluation(v).get("confusion_matrix") or [], strict=False)),
             "plots": sorted((v.metrics or {}).get("evaluation_plots", {}) or {}),
         }
-        for v in chosen
+        for v in _comparison_pair(request, versions)
     ]
+
+
+def _version_row(version, active) -> dict:
+    metrics = _evaluation(version)
+    row = {
+        "version": version,
+        "summary": {k: metric_value(k, metrics.get(k)) for k in SUMMARY_KEYS},
+        "source": (version.metrics or {}).get("evaluation_source", ""),
+        "review": None,
+    }
+    if version.status == ModelVersionStatus.CANDIDATE and active is not None:
+        review = model_version_activation_risks(candidate=version, active=active)
+        row["review"] = review
+        row["deltas"] = [
+            {"name": metric_name(d.key), "active": metric_value(d.key, d.active),
+             "candidate": metric_value(d.key, d.candidate),
+             "delta": "–" if d.delta is None else f"{d.delta:+.3f}", "worse": d.worse}
+            for d in review.deltas
+        ]
+    return row
 
 
 @login_required
@@ -102,14 +161,20 @@ def models_page(request: HttpRequest) -> HttpResponse:
     versions = list(registry_selectors.model_version_list_for_user(user=request.user))
     runs = list(selectors.training_run_list_for_user(user=request.user)[:20])
     live = any(run.is_live for run in runs)
+    active = next((v for v in versions if v.status == ModelVersionStatus.ACTIVE), None)
+    comparison = _comparison(request, versions)
     context = {
-        "versions": [{"version": v, "summary": dict(_summary(v))} for v in versions],
+        "versions": [_version_row(v, active) for v in versions],
         "all_versions": versions,
-        "comparison": _comparison(request, versions),
+        "comparison": comparison,
+        "compare_ids": [col["version"].pk for col in comparison] + [None, None],
+        "can_roll_back": any(v.status == ModelVersionStatus.RETIRED for v in versions),
         "runs": runs,
         "live": live,
         "refresh_seconds": REFRESH_SECONDS,
         "start_form": TrainingRunStartForm(versions=versions),
+        # Shown beside the start button: the reasons a run would be refused now.
+        "data_problems": training_data_problems_now(required_labels=list(active.labels) if active else []),
         "now": timezone.now(),
     }
     return render(request, "training/models.html", context)
@@ -157,11 +222,11 @@ def training_run_detail(request: HttpRequest, training_run_id: int) -> HttpRespo
     })
 
 
-def _evaluation_rows(evaluation: dict) -> list[tuple[str, object, object]]:
+def _evaluation_rows(evaluation: dict) -> list[tuple[str, str, str]]:
     cand = ((evaluation.get("candidate") or {}).get("metrics")) or {}
     act = ((evaluation.get("active") or {}).get("metrics")) or {}
     keys = [k for k in SUMMARY_KEYS if k in cand] + sorted(k for k in cand if k.startswith("sensitivity_"))
-    return [(k, cand.get(k), act.get(k)) for k in keys]
+    return [(metric_name(k), metric_value(k, cand.get(k)), metric_value(k, act.get(k))) for k in keys]
 
 
 def _loss_curve(history: list[dict], width: int = 480, height: int = 160) -> dict | None:
@@ -201,12 +266,18 @@ def model_version_activate(request: HttpRequest, model_version_id: int) -> HttpR
     if not form.is_valid():
         messages.error(request, "Give a reason for activating a model version.")
         return redirect("training:models")
+    reason = form.cleaned_data["reason"]
     try:
         if version.status == ModelVersionStatus.RETIRED:
-            registry_services.model_version_rollback(user=request.user, model_version=version, reason=form.cleaned_data["reason"])
+            registry_services.model_version_rollback(user=request.user, model_version=version, reason=reason)
         else:
-            registry_services.model_version_activate(model_version=version, user=request.user, reason=form.cleaned_data["reason"])
+            registry_services.model_version_activate(
+                model_version=version, user=request.user, reason=reason,
+                override=form.cleaned_data["override"],
+            )
         messages.success(request, f"{version.name} is now the active model.")
+    except ModelVersionActivationRisky as exc:
+        messages.error(request, f"{exc.messages[0]} Tick the override box to activate it anyway.")
     except ValidationError as exc:
         messages.error(request, "; ".join(exc.messages))
     return redirect("training:models")

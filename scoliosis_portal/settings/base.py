@@ -73,6 +73,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "registry.context_processors.model_change_notices",
             ],
         },
     },
@@ -292,6 +293,18 @@ TRAINING_PROMOTION_MAX_F1_DROP = env.float("TRAINING_PROMOTION_MAX_F1_DROP", def
 TRAINING_PROMOTION_MAX_SENSITIVITY_DROP = env.float("TRAINING_PROMOTION_MAX_SENSITIVITY_DROP", default=0.02)
 # ...and only if it calls at most this share of the (in-distribution) evaluation set OOD.
 TRAINING_PROMOTION_MAX_OOD_FLAG_RATE = env.float("TRAINING_PROMOTION_MAX_OOD_FLAG_RATE", default=0.10)
+# ...and only if that share is at most this much above the active model's (the outlier-rate margin).
+# The same margin, with the class set and the gate, decides whether an admin needs an override
+# to activate a candidate (registry.risks).
+TRAINING_PROMOTION_MAX_OOD_FLAG_RATE_RISE = env.float("TRAINING_PROMOTION_MAX_OOD_FLAG_RATE_RISE", default=0.02)
+# A candidate that passes the gate is activated by the run itself only when this is on; by default
+# it waits for an admin, who sees what would change.
+TRAINING_AUTO_ACTIVATE = env.bool("TRAINING_AUTO_ACTIVATE", default=False)
+# A run refuses to start (and fails) when any class has fewer films than this, counting the base
+# data folder and the confirmed radiographs training may use.
+TRAINING_MIN_FILMS_PER_CLASS = env.int("TRAINING_MIN_FILMS_PER_CLASS", default=20)
+# Clinicians see a dated notice of every change of the active model for this many days.
+MODEL_CHANGE_NOTICE_DAYS = env.int("MODEL_CHANGE_NOTICE_DAYS", default=14)
 # Patient-grouped share of the base data folder held out as the fixed evaluation set.
 TRAINING_BASE_EVALUATION_SHARE = env.float("TRAINING_BASE_EVALUATION_SHARE", default=0.2)
 TRAINING_EVALUATION_BOOTSTRAP = env.int("TRAINING_EVALUATION_BOOTSTRAP", default=200)

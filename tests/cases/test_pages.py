@@ -2,6 +2,9 @@
 the decision-aid notice and the admin-only audit trail."""
 from __future__ import annotations
 
+from html.parser import HTMLParser
+from urllib.parse import urldefrag
+
 import pytest
 from django.urls import reverse
 
@@ -118,3 +121,77 @@ def test_pages_have_a_main_landmark_and_labelled_upload_field(client_as, clinici
     page = client_as(clinician).get(reverse("cases:case_detail", args=[case.pk])).content.decode()
     assert '<main id="main"' in page and 'lang="en"' in page
     assert '<label for="id_file">' in page and "multiple" in page
+
+
+def test_new_case_page_says_only_the_reference_is_needed(client_as, clinician):
+    page = client_as(clinician).get(reverse("cases:case_create")).content.decode()
+    assert "Only the patient's reference" in page and "sex and year of birth are optional" in page
+    assert "are needed" not in page
+
+
+def test_case_page_shows_the_decision_aid_notice_once(client_as, clinician, radiograph):
+    page = client_as(clinician).get(reverse("cases:case_detail", args=[radiograph.case.pk])).content.decode()
+    assert page.count("decision aid, not a diagnosis") + page.count("Decision aid, not a diagnosis") == 1
+
+
+class _AriaReferences(HTMLParser):
+    """Collects every id, every id an aria-describedby/-labelledby points to, and the links."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.references: list[tuple[str, str, str]] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        attributes = dict(attrs)
+        if attributes.get("id"):
+            self.ids.add(attributes["id"])
+        for name in ("aria-describedby", "aria-labelledby"):
+            for ref in (attributes.get(name) or "").split():
+                self.references.append((tag, name, ref))
+        if tag == "a" and attributes.get("href"):
+            self.links.append(attributes["href"])
+
+
+def _dangling_references(html: str) -> tuple[list, list[str]]:
+    parser = _AriaReferences()
+    parser.feed(html)
+    return [r for r in parser.references if r[2] not in parser.ids], parser.links
+
+
+def _crawl(client, start: list[str], limit: int = 80) -> dict[str, list]:
+    """GET every same-site page reachable from `start` (HTML answers only), up to `limit`."""
+    seen: set[str] = set()
+    queue, problems = list(start), {}
+    while queue and len(seen) < limit:
+        url = urldefrag(queue.pop(0))[0]
+        if url in seen or not url.startswith("/") or url.startswith(("/admin/", "/api/", "/logout")):
+            continue
+        seen.add(url)
+        response = client.get(url)
+        if response.status_code != 200 or "text/html" not in response.get("Content-Type", ""):
+            continue
+        dangling, links = _dangling_references(response.content.decode())
+        if dangling:
+            problems[url] = dangling
+        queue.extend(link for link in links if link not in seen)
+    assert len(seen) > 3, seen
+    return problems
+
+
+def test_no_page_has_an_aria_reference_to_a_missing_id(client_as, clinician, admin_user, radiograph):
+    from tests.inference import support as inference_support
+
+    inference_support.make_model_version_row(name="v-active", active=True)
+    clinician_client = client_as(clinician)
+    problems = _crawl(clinician_client, ["/", reverse("cases:case_create"),
+                                         reverse("cases:case_detail", args=[radiograph.case.pk])])
+    # A form shown with its errors (help texts and error messages are what describedby points at).
+    invalid = clinician_client.post(reverse("cases:case_create"), {"patient_reference": " ", "birth_year": "1800"})
+    dangling, _ = _dangling_references(invalid.content.decode())
+    if dangling:
+        problems["POST /cases/new/"] = dangling
+    clinician_client.logout()
+    problems.update(_crawl(client_as(admin_user), ["/", reverse("training:models")]))
+    assert problems == {}

@@ -22,8 +22,12 @@ def base_data(tmp_path, settings):
     # Two epochs on 42 synthetic textures fit no meaningful OOD threshold; the OOD part of the
     # gate has its own tests (test_gate.py), the worker tests judge macro-F1 and sensitivity.
     settings.TRAINING_PROMOTION_MAX_OOD_FLAG_RATE = 1.0
+    settings.TRAINING_PROMOTION_MAX_OOD_FLAG_RATE_RISE = 1.0
+    # 14 films per class here; the guard itself is tested with the default of 20 (test_guards.py).
+    settings.TRAINING_MIN_FILMS_PER_CLASS = 10
     settings.TRAINING_DEFAULT_HYPERPARAMETERS = {
-        "epochs": 2, "batch_size": 8, "input_size": 64, "validation_fraction": 0.0,
+        # 0.25 of the ~10 training films per class: two or three validation films per class.
+        "epochs": 2, "batch_size": 8, "input_size": 64, "validation_fraction": 0.25,
         "learning_rate": 3e-3,
         # The active model in these tests has random weights: fine-tuning it would learn little.
         # test_run_fine_tunes_its_base_model asks for "base" explicitly.
@@ -31,6 +35,12 @@ def base_data(tmp_path, settings):
         "outlier_exposure": 0.0,  # two epochs on textures: the OE term would only slow learning
     }
     return root
+
+
+@pytest.fixture
+def auto_activate(settings):
+    """TRAINING_AUTO_ACTIVATE on: a candidate that passes the gate is activated by its run."""
+    settings.TRAINING_AUTO_ACTIVATE = True
 
 
 @pytest.fixture

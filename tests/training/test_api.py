@@ -23,7 +23,7 @@ def versions(db):
 
 
 @pytest.fixture
-def run(admin_user, django_capture_on_commit_callbacks):
+def run(admin_user, base_data, django_capture_on_commit_callbacks):
     # No worker here: the task is not sent (callbacks captured, not executed).
     with django_capture_on_commit_callbacks(execute=False):
         return services.training_run_start(user=admin_user)
@@ -107,7 +107,9 @@ def test_rollback_in_one_action_and_only_to_an_earlier_version(api_as, admin_use
     assert active.status_reason == "rollback: worse on ward"
 
 
-def test_admin_starts_run_and_reads_its_state(api_as, admin_user, versions, django_capture_on_commit_callbacks):
+def test_admin_starts_run_and_reads_its_state(api_as, admin_user, versions, base_data, settings,
+                                              django_capture_on_commit_callbacks):
+    settings.TRAINING_DEFAULT_HYPERPARAMETERS = {}  # the shipped recipe's defaults
     client = api_as(admin_user)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post("/api/v1/training-runs/", {"hyperparameters": {"epochs": 3}}, format="json")
@@ -131,7 +133,7 @@ def test_out_of_bounds_hyperparameters_are_refused(api_as, admin_user, versions)
     assert TrainingRun.objects.count() == 0
 
 
-def test_start_from_must_be_base_or_imagenet(api_as, admin_user, versions):
+def test_start_from_must_be_base_or_imagenet(api_as, admin_user, versions, base_data):
     client = api_as(admin_user)
     response = client.post("/api/v1/training-runs/", {"hyperparameters": {"start_from": "scratch"}}, format="json")
     assert response.status_code == 400

@@ -65,6 +65,8 @@ def test_admin_starts_run_watches_progress_activates_and_rolls_back(
     page.goto(f"{live_server.url}/training/?a={active_version.pk}&b={candidate.pk}")
     row = page.locator("tr", has_text=candidate.name).first
     row.get_by_label("Reason").fill("checked the evaluation by hand")
+    # It failed the gate (held back above), so the page asks for the override.
+    row.get_by_label("Override: activate despite what gets worse").check()
     row.get_by_role("button", name="Activate").click()
     page.get_by_text(f"{candidate.name} is now the active model.").wait_for()
     candidate.refresh_from_db()

@@ -78,3 +78,17 @@ def test_candidate_flagging_in_distribution_films_as_ood_is_held_back():
     assert "out of distribution" in decision.summary
     # Even with no active model to compare with.
     assert not model_version_evaluate_gate(candidate_metrics=candidate, active_metrics=None, labels=LABELS).passed
+
+
+def test_equal_candidate_that_calls_more_spine_films_outliers_fails(settings):
+    """Issue 12: a run no better than the active model (0.980 against 0.980) was promoted although
+    its out-of-distribution rate rose."""
+    settings.TRAINING_PROMOTION_MAX_OOD_FLAG_RATE_RISE = 0.02
+    active = {**metrics(0.98, (0.98, 0.98, 0.98)), "ood_flag_rate": 0.02}
+    within = {**metrics(0.98, (0.98, 0.98, 0.98)), "ood_flag_rate": 0.035}
+    beyond = {**metrics(0.98, (0.98, 0.98, 0.98)), "ood_flag_rate": 0.06}
+    assert model_version_evaluate_gate(candidate_metrics=within, active_metrics=active, labels=LABELS).passed
+    decision = model_version_evaluate_gate(candidate_metrics=beyond, active_metrics=active, labels=LABELS)
+    assert not decision.passed
+    assert "against the active model's 2% (allowed rise 2%)" in decision.summary
+    assert decision.checks["ood_flag_rate"]["rise"] == pytest.approx(0.04)

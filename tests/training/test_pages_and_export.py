@@ -27,7 +27,7 @@ def versions(db):
 
 
 @pytest.fixture
-def run(admin_user, django_capture_on_commit_callbacks):
+def run(admin_user, base_data, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
         return services.training_run_start(user=admin_user)
 
@@ -73,7 +73,8 @@ def test_models_page_marks_active_and_compares_side_by_side(client_as, admin_use
     assert f'data-live-run="/api/v1/training-runs/{run.pk}/"' in html
 
 
-def test_admin_starts_a_run_from_the_page(client_as, admin_user, versions, django_capture_on_commit_callbacks):
+def test_admin_starts_a_run_from_the_page(client_as, admin_user, versions, base_data,
+                                          django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
         response = client_as(admin_user).post(
             reverse("training:run_start"), {"epochs": 2, "batch_size": 8, "learning_rate": 0.001, "input_size": 128}
@@ -113,3 +114,58 @@ def test_export_zip_has_class_folders_and_manifest(client_as, admin_user, clinic
     assert by_id[scol.pk]["model_prediction"] == "scoliosis"
     assert by_id[scol.pk]["group"] == by_id[norm.pk]["group"]  # same patient, same group
     assert "MRN-SECRET-77" not in archive.read("manifest.csv").decode()
+
+
+def test_models_page_shows_the_shipped_models_checkpoint_metrics_with_human_names(client_as, admin_user, settings):
+    """models/default.pt carries its 5-fold cross-validation: that is what the page shows."""
+    from registry.services import model_version_register_default
+
+    settings.DEFAULT_MODEL_PATH = settings.BASE_DIR / "models" / "default.pt"
+    shipped = model_version_register_default()
+    assert shipped.status == "active"
+    evaluation = shipped.metrics["evaluation"]
+    assert evaluation["n"] == 270 and 0.9 < evaluation["macro_f1"] <= 1.0
+    html = client_as(admin_user).get(reverse("training:models")).content.decode()
+    row = html[html.index(f'data-version="{shipped.pk}"'):]
+    row = row[:row.index("</tr>")]
+    assert f"{evaluation['macro_f1']:.3f}" in row and "270" in row and "–" not in row.split("<td>")[3]
+    assert "cross-validation" in row.lower() or "CV" in row
+    for name in ("Macro-F1", "Sensitivity (scoliosis)", "Films evaluated"):
+        assert name in html
+    for raw in ("macro_f1<", "sensitivity_scoliosis<", "n 270", "5.000", "270.000"):
+        assert raw not in html
+
+
+def test_side_by_side_compares_a_version_with_the_active_one_never_with_itself(
+    client_as, admin_user, versions
+):
+    active, candidate = versions
+    client = client_as(admin_user)
+    for query in ({}, {"a": candidate.pk}, {"a": candidate.pk, "b": candidate.pk}):
+        columns = client.get(reverse("training:models"), query).context["comparison"]
+        assert [c["version"] for c in columns] == [candidate, active], query
+    # The active version chosen as A is compared with another version, not with itself.
+    columns = client.get(reverse("training:models"), {"a": active.pk}).context["comparison"]
+    assert [c["version"] for c in columns] == [active, candidate]
+    html = client.get(reverse("training:models"), {"a": candidate.pk}).content.decode()
+    assert f'<option value="{candidate.pk}" selected>' in html.split('name="a"')[1].split("</select>")[0]
+    assert f'<option value="{active.pk}" selected>' in html.split('name="b"')[1].split("</select>")[0]
+
+
+def test_roll_back_is_offered_only_when_there_is_an_earlier_version(client_as, admin_user, versions):
+    from registry.services import model_version_activate
+
+    active, candidate = versions
+    client = client_as(admin_user)
+    assert "Roll back to the previous active version" not in client.get(reverse("training:models")).content.decode()
+    model_version_activate(model_version=candidate, user=admin_user, reason="try it")
+    html = client.get(reverse("training:models")).content.decode()
+    assert "Roll back to the previous active version" in html and "Roll back to this" in html
+
+
+def test_the_run_form_defaults_to_the_recipes_input_size(client_as, admin_user, versions, settings):
+    from training.engine.recipe import SHIPPED_RECIPE
+
+    settings.TRAINING_DEFAULT_HYPERPARAMETERS = {}
+    form = client_as(admin_user).get(reverse("training:models")).context["start_form"]
+    assert form.fields["input_size"].initial == SHIPPED_RECIPE.input_size == 256

@@ -15,14 +15,8 @@ from torch.utils.data import Dataset
 
 from inference.engine.preprocessing import PreprocessParams, load_image, preprocess
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
-# Folder names of the original Mendeley release and of the prototype, mapped to label keys.
-DEFAULT_LABEL_MAP = {
-    "normalfinal": "normal", "normal": "normal",
-    "scolfinal": "scoliosis", "scoliosis": "scoliosis",
-    "spondfinal": "spondylolisthesis", "spondylolisthesis": "spondylolisthesis",
-    "spondylosis": "spondylolisthesis",
-}
+# DEFAULT_LABEL_MAP and IMAGE_SUFFIXES stay importable from here (training.engine exports them).
+from training.engine.folders import DEFAULT_LABEL_MAP, IMAGE_SUFFIXES, folder_label, image_files  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -64,19 +58,17 @@ def samples_from_folder(
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"data folder not found: {root}")
-    mapping = {k.lower(): v for k, v in (label_map or DEFAULT_LABEL_MAP).items()}
     if manifest is None and (root / "manifest.csv").is_file():
         manifest = root / "manifest.csv"
     groups = _read_manifest_groups(manifest, root) if manifest else {}
     samples = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        label = mapping.get(folder.name.lower(), folder.name.lower() if label_map is None else None)
+        label = folder_label(folder.name, label_map)
         if label is None:
             continue
-        for path in sorted(folder.rglob("*")):
-            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-                resolved = str(path.resolve())
-                samples.append(Sample(str(path), label, groups.get(resolved, f"img:{path.relative_to(root)}")))
+        for path in image_files(folder):
+            resolved = str(path.resolve())
+            samples.append(Sample(str(path), label, groups.get(resolved, f"img:{path.relative_to(root)}")))
     if not samples:
         raise ValueError(f"no JPEG/PNG images found in class folders under {root}")
     return samples

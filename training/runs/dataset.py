@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
+from django.db.models import Count
 
 from cases.models import UNGRADABLE, Radiograph
 
@@ -20,6 +22,8 @@ class TrainingData:
     train: list = field(default_factory=list)
     evaluation: list = field(default_factory=list)
     counts: dict = field(default_factory=dict)
+    base_per_class: dict = field(default_factory=dict)
+    confirmed_per_class: dict = field(default_factory=dict)
 
 
 def base_evaluation_share() -> float:
@@ -75,6 +79,7 @@ def training_data_collect(*, base_dir: str | None = None) -> TrainingData:
     for sample in base:
         side = data.evaluation if sample_in_base_evaluation_set(sample) else data.train
         side.append(sample)
+        data.base_per_class[sample.label] = data.base_per_class.get(sample.label, 0) + 1
     n_base_eval = len(data.evaluation)
     confirmed_train = confirmed_eval = 0
     radiographs = list(confirmed_radiographs())
@@ -86,6 +91,7 @@ def training_data_collect(*, base_dir: str | None = None) -> TrainingData:
             label=radiograph.confirmed_label,
             group=patient_group(radiograph),
         )
+        data.confirmed_per_class[sample.label] = data.confirmed_per_class.get(sample.label, 0) + 1
         if sample.group in held_out_groups:
             data.evaluation.append(sample)
             confirmed_eval += 1
@@ -102,3 +108,69 @@ def training_data_collect(*, base_dir: str | None = None) -> TrainingData:
         "evaluation": len(data.evaluation),
     }
     return data
+
+
+def min_films_per_class() -> int:
+    return int(getattr(settings, "TRAINING_MIN_FILMS_PER_CLASS", 20))
+
+
+def training_data_problems(
+    *, base_counts: dict[str, int], confirmed_counts: dict[str, int], base_dir: str,
+    required_labels: list[str] | tuple[str, ...] = (),
+) -> list[str]:
+    """Why these films cannot make a model a clinic should use, each naming the setting to fix.
+
+    1. The base data folder (TRAINING_BASE_DATA_DIR) must exist and hold films: without it a run
+       trains on a handful of confirmed films and nothing holds it to the shipped model's level.
+    2. Every class (those found, and those of the model the run starts from, so no class is
+       silently dropped) needs TRAINING_MIN_FILMS_PER_CLASS films, base data and confirmed.
+    3. At least two classes.
+    """
+    problems: list[str] = []
+    if not base_counts:
+        where = "is missing" if not Path(base_dir).is_dir() else "holds no class folder with films"
+        problems.append(
+            f"The base data folder {base_dir} {where}. Set TRAINING_BASE_DATA_DIR to a folder "
+            "with one sub-folder of JPEG/PNG films per class."
+        )
+    minimum = min_films_per_class()
+    labels = sorted(set(base_counts) | set(confirmed_counts) | set(required_labels))
+    short = [
+        f"{label} {base_counts.get(label, 0) + confirmed_counts.get(label, 0)} "
+        f"({base_counts.get(label, 0)} base, {confirmed_counts.get(label, 0)} confirmed)"
+        for label in labels
+        if base_counts.get(label, 0) + confirmed_counts.get(label, 0) < minimum
+    ]
+    if short:
+        problems.append(
+            f"Every class needs at least {minimum} films (TRAINING_MIN_FILMS_PER_CLASS); too few: "
+            + "; ".join(short) + ". Add films to TRAINING_BASE_DATA_DIR or confirm more radiographs."
+        )
+    if len([label for label in labels if base_counts.get(label) or confirmed_counts.get(label)]) < 2:
+        problems.append("Training needs films of at least two classes (TRAINING_BASE_DATA_DIR).")
+    return problems
+
+
+def confirmed_counts_per_class() -> dict[str, int]:
+    rows = confirmed_radiographs().order_by().values("confirmed_label").annotate(n=Count("pk"))
+    return {row["confirmed_label"]: row["n"] for row in rows}
+
+
+def training_data_problems_now(*, required_labels: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """`training_data_problems` of the data a run started now would use; counts files, reads no pixel."""
+    from training.engine.folders import class_counts_in_folder
+
+    base_dir = str(settings.TRAINING_BASE_DATA_DIR)
+    return training_data_problems(
+        base_counts=class_counts_in_folder(base_dir),
+        confirmed_counts=confirmed_counts_per_class(),
+        base_dir=base_dir,
+        required_labels=required_labels,
+    )
+
+
+def training_data_check(*, required_labels: list[str] | tuple[str, ...] = ()) -> None:
+    """Refuse (ValidationError) data a run must not start on."""
+    problems = training_data_problems_now(required_labels=required_labels)
+    if problems:
+        raise ValidationError(problems)

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from registry.models import ModelVersion
+from registry.risks import model_version_activation_risks
 from registry.selectors import model_version_get_active
 from registry.services import model_version_activate, model_version_register
 from training.models import TrainingRun, TrainingRunStatus
@@ -160,6 +161,19 @@ def _split_validation(train: list, fraction: float, seed: int) -> tuple[list, li
         return train, []
 
 
+def _require_validation(train: list, val: list, fraction: float) -> None:
+    """No held-out films, no run: the temperature and the OOD threshold are fitted on them, and
+    a model calibrated on nothing must not reach the registry."""
+    missing = sorted({s.label for s in train} - {s.label for s in val})
+    if not val or missing:
+        which = f" (none for {', '.join(missing)})" if val else ""
+        raise TrainingDataError(
+            f"No validation films{which}: the hold-out of {fraction:.0%} of the training patients "
+            "per class came out empty. Raise the run's validation_fraction or add films "
+            "(TRAINING_BASE_DATA_DIR, TRAINING_MIN_FILMS_PER_CLASS)."
+        )
+
+
 def _initial_weights(hp: dict[str, Any], run: TrainingRun, reporter: _ProgressReporter) -> bytes | None:
     """The base version's checkpoint to fine-tune, or None to start from ImageNet."""
     base = run.base_model_version
@@ -204,7 +218,7 @@ def _train_config(hp: dict[str, Any], labels: list[str], run: TrainingRun, init_
 
 def _execute(run: TrainingRun, reporter: _ProgressReporter) -> None:
     from training.engine import train_model
-    from training.runs.dataset import training_data_collect
+    from training.runs.dataset import training_data_collect, training_data_problems
 
     hp = hyperparameters_clean(run.hyperparameters)
     data = training_data_collect()
@@ -214,10 +228,19 @@ def _execute(run: TrainingRun, reporter: _ProgressReporter) -> None:
             f"Training needs at least two classes; found {labels or 'none'} "
             f"(base data folder: {data.counts['base_dir']})."
         )
+    # The data may have changed since the run was accepted: the same check again, on what is here.
+    problems = training_data_problems(
+        base_counts=data.base_per_class, confirmed_counts=data.confirmed_per_class,
+        base_dir=data.counts["base_dir"],
+        required_labels=list(run.base_model_version.labels) if run.base_model_version else [],
+    )
+    if problems:
+        raise TrainingDataError(" ".join(problems))
     evaluation = [s for s in data.evaluation if s.label in labels]
     if not evaluation:
         raise TrainingDataError("The evaluation set is empty; nothing to compare models on.")
     train, val = _split_validation(data.train, hp["validation_fraction"], hp["seed"])
+    _require_validation(train, val, hp["validation_fraction"])
     reporter.log_line(
         f"{len(train)} training, {len(val)} validation, {len(evaluation)} evaluation images; "
         f"classes {', '.join(labels)}"
@@ -277,6 +300,28 @@ def _store_plots(sha256: str, plots: dict[str, bytes]) -> dict[str, str]:
     }
 
 
+def _auto_activate(run: TrainingRun, version: ModelVersion, decision, reporter: _ProgressReporter) -> bool:
+    """Activate the candidate only when TRAINING_AUTO_ACTIVATE is on, it passed the gate, and
+    the registry sees nothing that would get worse (registry.risks); else an admin decides."""
+    if not decision.passed:
+        reporter.log_line("kept as candidate: it did not pass the gate")
+        return False
+    if not getattr(settings, "TRAINING_AUTO_ACTIVATE", False):
+        reporter.log_line("kept as candidate: automatic activation is off (TRAINING_AUTO_ACTIVATE)")
+        return False
+    review = model_version_activation_risks(candidate=version, active=model_version_get_active())
+    if review.needs_override:
+        reporter.log_line("kept as candidate: " + "; ".join(r.message for r in review.risks))
+        return False
+    model_version_activate(
+        model_version=version,
+        user=None,
+        reason=f"activated by the promotion gate of training run #{run.pk}: {decision.summary}"[:500],
+    )
+    reporter.log_line("activated by the gate")
+    return True
+
+
 def _evaluate_register_and_gate(
     run: TrainingRun, reporter: _ProgressReporter, checkpoint: bytes, evaluation: list, train_metrics: dict
 ) -> None:
@@ -312,24 +357,20 @@ def _evaluate_register_and_gate(
             "compared_with": {"id": active.pk, "name": active.name, "metrics": active_metrics} if active else None,
             "train": _json_safe(train_metrics.get("train", {})),
             "val": _json_safe(train_metrics.get("val", {})),
+            # Read by registry.risks: a candidate that failed the gate needs an override.
+            "gate": decision.as_dict(),
         }
         version.status_reason = decision.summary
         version._change_reason = "registered by training run"
         version.save(update_fields=["training_run", "metrics", "status_reason"])
-        if decision.passed:
-            model_version_activate(
-                model_version=version,
-                user=None,
-                reason=f"activated by the promotion gate of training run #{run.pk}: {decision.summary}"[:500],
-            )
+        promoted = _auto_activate(run, version, decision, reporter)
         evaluation_record = {
             "n": len(common),
             "candidate": {"id": version.pk, "name": version.name, "metrics": candidate_metrics},
             "active": {"id": active.pk, "name": active.name, "metrics": active_metrics} if active else None,
             "gate": decision.as_dict(),
-            "promoted": decision.passed,
+            "promoted": promoted,
         }
-        reporter.log_line("activated by the gate" if decision.passed else "kept as candidate")
         _finish(
             run.pk, TrainingRunStatus.SUCCEEDED,
             progress=1.0, evaluation=evaluation_record, log_tail=reporter.log, history=reporter.history,

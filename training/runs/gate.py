@@ -45,6 +45,18 @@ def _ood_failure(candidate_metrics: dict) -> str | None:
     return None
 
 
+def _ood_rise_failure(candidate_metrics: dict, active_metrics: dict, checks: dict) -> str | None:
+    max_rise = _margin("TRAINING_PROMOTION_MAX_OOD_FLAG_RATE_RISE", 0.02)
+    cand, act = _number(candidate_metrics, "ood_flag_rate"), _number(active_metrics, "ood_flag_rate")
+    if cand is None or act is None:
+        return None
+    checks["ood_flag_rate"] = {"candidate": cand, "active": act, "rise": cand - act, "max_rise": max_rise}
+    if cand - act > max_rise + 1e-12:
+        return (f"it flags {cand:.0%} of the evaluation set's spine films as out of distribution "
+                f"against the active model's {act:.0%} (allowed rise {max_rise:.0%})")
+    return None
+
+
 def model_version_evaluate_gate(
     *, candidate_metrics: dict, active_metrics: dict | None, labels: list[str]
 ) -> GateDecision:
@@ -57,6 +69,7 @@ def model_version_evaluate_gate(
     4. The candidate may not call more than TRAINING_PROMOTION_MAX_OOD_FLAG_RATE of the
        evaluation set (spine films, in distribution) out of distribution: such a model would
        withhold its answer on nearly every upload.
+    5. Nor more than TRAINING_PROMOTION_MAX_OOD_FLAG_RATE_RISE above the active model's rate.
     """
     ood_failure = _ood_failure(candidate_metrics)
     if not active_metrics:
@@ -92,6 +105,9 @@ def model_version_evaluate_gate(
             )
     if ood_failure:
         failures.append(ood_failure)
+    rise = _ood_rise_failure(candidate_metrics, active_metrics, checks)
+    if rise:
+        failures.append(rise)
     if failures:
         return GateDecision(False, failures, checks)
     f1_text = f"macro-F1 {cand_f1:.3f} vs active {act_f1:.3f}" if act_f1 is not None else "no active macro-F1"

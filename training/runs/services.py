@@ -19,6 +19,7 @@ from registry.models import ModelVersion
 from registry.selectors import model_version_get_active
 from scoliosis_portal.roles import user_is_admin
 from training.models import LIVE_TRAINING_RUN_STATUSES, TrainingRun, TrainingRunStatus
+from training.runs.dataset import training_data_check
 from training.runs.execution import (
     TrainingDataError,
     timestamped_line,
@@ -56,6 +57,7 @@ def training_run_start(
     _require_admin(user)
     clean = hyperparameters_clean(hyperparameters)
     base = base_model_version or model_version_get_active()
+    training_data_check(required_labels=list(base.labels) if base is not None else [])
     task_id = uuid.uuid4().hex
     try:
         with transaction.atomic():
