@@ -11,7 +11,7 @@ import uuid
 from django.core.files.base import ContentFile
 
 from cases.models import BurnedInAnnotation, Case, ImageFormat, Radiograph
-from registry.models import ModelVersion
+from registry.models import ModelKind, ModelVersion
 from registry.services import model_version_activate, model_version_register
 from tests.factories import PASSWORD, UserFactory
 from tests.images import png_bytes
@@ -93,9 +93,59 @@ def make_radiograph(case: Case, *, data: bytes | None = None, seed: int = 0) -> 
     return radiograph
 
 
-def make_model_version_row(*, name: str = "rows-only", active: bool = True) -> ModelVersion:
+def build_landmark_checkpoint_bytes(*, seed: int = 0) -> bytes:
+    """A real landmark checkpoint with random weights (tiny, un-pretrained): loads and runs, finds
+    no spine. For registry tests; `measuring_landmark_checkpoint_bytes` measures films."""
+    import torch
+
+    from inference.engine import (
+        MahalanobisOOD,
+        MeasurabilityThresholds,
+        PreprocessParams,
+        save_checkpoint,
+    )
+    from inference.engine.cobb import VERTEBRAE
+    from inference.engine.landmark_model import LandmarkNet
+    from inference.engine.landmark_predictor import LANDMARK_FORMAT
+
+    torch.manual_seed(seed)
+    model = LandmarkNet(pretrained=False, width=16)
+    dim = model.lateral32.in_channels
+    ood = MahalanobisOOD(torch.zeros(1, dim), torch.zeros(dim, dim), float("inf"))
+    metadata = {
+        "kind": "landmarks",
+        "architecture": "test-landmarks",
+        "backbone": "tf_efficientnet_lite0",
+        "head_width": 16,
+        "vertebrae": list(VERTEBRAE),
+        "preprocessing": PreprocessParams(input_size=128, input_width=64).to_dict(),
+        "measurability": MeasurabilityThresholds().to_dict(),
+        "name": f"test-landmarks-{seed}-{uuid.uuid4().hex[:6]}",
+    }
+    buffer = io.BytesIO()
+    save_checkpoint(buffer, model.state_dict(), ood.to_state(), metadata, format=LANDMARK_FORMAT)
+    return buffer.getvalue()
+
+
+def landmark_checkpoint_bytes(*, seed: int = 0) -> bytes:
+    key = ("landmarks", seed)
+    if key not in _CHECKPOINTS:
+        _CHECKPOINTS[key] = build_landmark_checkpoint_bytes(seed=seed)
+    return _CHECKPOINTS[key]
+
+
+def make_active_landmark_version(*, seed: int = 0, data: bytes | None = None) -> ModelVersion:
+    version, _ = model_version_register(
+        data=data or landmark_checkpoint_bytes(seed=seed), kind=ModelKind.LANDMARKS
+    )
+    return model_version_activate(model_version=version, user=None, reason="test")
+
+
+def make_model_version_row(*, name: str = "rows-only", active: bool = True,
+                           kind: str = ModelKind.CLASSIFIER) -> ModelVersion:
     """A registry row without a usable checkpoint: for tests that never run the model."""
     return ModelVersion.objects.create(
+        kind=kind,
         name=name,
         sha256=uuid.uuid4().hex * 2,
         architecture="tf_efficientnet_lite0",
