@@ -229,3 +229,31 @@ def make_finished_prediction(radiograph, version, *, label="scoliosis", confiden
         error="" if status == "succeeded" else "The image could not be read: test",
         finished_at=timezone.now(),
     )
+
+
+def make_finished_measurement(radiograph, version=None, *, angle: float | None = 23.4,
+                              not_measured: str = "", status: str = "succeeded", overlay: bool = True):
+    """A finished Measurement row (measured with `angle`, or not measured with the reason)."""
+    from django.utils import timezone
+
+    from inference.engine import severity_band
+    from inference.models import Measurement
+
+    version = version or make_model_version_row(name=f"landmarks-{uuid.uuid4().hex[:6]}", kind=ModelKind.LANDMARKS)
+    measured = status == "succeeded" and not not_measured and angle is not None
+    # A column of 17 boxes 20 px tall, in the stored image's pixels.
+    landmarks = [[x, 10 + 22 * v + dy] for v in range(17) for dy in (0, 20) for x in (60, 100)]
+    measurement = Measurement.objects.create(
+        radiograph=radiograph, model_version=version, status=status,
+        cobb_pt=angle if measured else None, cobb_mt=5.0 if measured else None,
+        cobb_tl=3.0 if measured else None, largest_angle=angle if measured else None,
+        largest_upper="T6" if measured else "", largest_lower="T11" if measured else "",
+        largest_apex="T9" if measured else "", curve_type="C" if measured else "",
+        severity=severity_band(angle) if measured else "",
+        landmarks=landmarks if measured else None, not_measured=not_measured,
+        error="" if status == "succeeded" else "The landmark model could not be loaded: test",
+        finished_at=timezone.now(),
+    )
+    if measured and overlay:
+        measurement.overlay.save("overlay.png", ContentFile(png_bytes(seed=9)))
+    return measurement
