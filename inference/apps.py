@@ -8,7 +8,10 @@ class InferenceConfig(AppConfig):
     def ready(self) -> None:
         from cases import hooks
         from inference import signals  # noqa: F401 - connects the receivers
-        from inference.apis import measurement_payload_for_radiograph, prediction_payload_for_radiograph
+        from inference.apis import (
+            measurement_payload_for_radiograph,
+            prediction_payload_for_radiograph,
+        )
         from inference.selectors import radiographs_awaiting_model
 
         # What cases needs from the model, listed in cases.hooks.
