@@ -239,7 +239,9 @@ def make_finished_measurement(radiograph, version=None, *, angle: float | None =
     from inference.engine import severity_band
     from inference.models import Measurement
 
-    version = version or make_model_version_row(name=f"landmarks-{uuid.uuid4().hex[:6]}", kind=ModelKind.LANDMARKS)
+    version = version or make_model_version_row(
+        name=f"landmarks-{uuid.uuid4().hex[:6]}", kind=ModelKind.LANDMARKS, active=False
+    )
     measured = status == "succeeded" and not not_measured and angle is not None
     # A column of 17 boxes 20 px tall, in the stored image's pixels.
     landmarks = [[x, 10 + 22 * v + dy] for v in range(17) for dy in (0, 20) for x in (60, 100)]
