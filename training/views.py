@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from inference.services import model_version_reread_open_cases
 from registry import selectors as registry_selectors
 from registry import services as registry_services
-from registry.models import ModelVersionStatus
+from registry.models import ModelKind, ModelVersionStatus
 from training.runs import selectors, services
 from training.runs.export import confirmed_labels_export
 from training.runs.hyperparameters import HYPERPARAMETERS
@@ -82,7 +82,7 @@ def _comparison(request: HttpRequest, versions: list) -> list[dict]:
         if version is not None:
             chosen.append(version)
     if not chosen:
-        chosen = [v for v in versions if v.status == ModelVersionStatus.ACTIVE][:1]
+        chosen = [v for v in versions if v.status == ModelVersionStatus.ACTIVE and v.kind == ModelKind.CLASSIFIER][:1]
         chosen += [v for v in versions if v.status == ModelVersionStatus.CANDIDATE][:1]
     return [
         {

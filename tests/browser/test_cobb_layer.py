@@ -99,3 +99,23 @@ def test_not_measured_film_says_why_and_has_no_cobb_layer(live_server, browser, 
 
     assert "not measured: lateral view" in page.locator("#cobb-answer").inner_text()
     assert "cobb" not in page.evaluate("() => document.querySelector('.film-viewer').filmViewer.layerNames()")
+
+
+def test_polling_panel_adds_the_cobb_layer_when_the_measurement_arrives(live_server, browser, clinician, media_dir):  # noqa: F811
+    from inference.models import Measurement
+
+    radiograph, measurement = _measured_film(clinician)
+    measured = {f: getattr(measurement, f) for f in ("status", "largest_angle", "landmarks")}
+    Measurement.objects.filter(pk=measurement.pk).update(status="running", largest_angle=None, landmarks=None)
+    page = _page_as(browser, live_server, clinician)
+    page.goto(f"{live_server.url}/radiographs/{radiograph.pk}/")
+    page.wait_for_function("() => document.querySelector('.film-viewer')?.dataset.state === 'ready'")
+    assert "Measuring the spine" in page.locator("#cobb-answer").inner_text()
+    assert "cobb" not in page.evaluate("() => document.querySelector('.film-viewer').filmViewer.layerNames()")
+
+    Measurement.objects.filter(pk=measurement.pk).update(**measured)  # the worker's write
+
+    page.wait_for_function("() => document.querySelector('.film-viewer').filmViewer.layerReady('cobb')")
+    _frames(page)
+    assert "27.5°" in page.locator("#cobb-answer").inner_text()
+    _assert_registered(page, measurement, "after the poll")
