@@ -3,12 +3,16 @@ beside the class, and a "Cobb" vector layer of the film viewer, drawn from the l
 pixels, that stays registered on the film at two zooms and that the clinician toggles."""
 from __future__ import annotations
 
+import io
+import os
+
+import numpy as np
 import pytest
 
 from cases.services import radiograph_upload
 from inference.selectors import cobb_layer_shapes
 from tests.browser.chromium import requires_chromium
-from tests.browser.test_film_viewer import _frames, _page_as, browser, spine_film  # noqa: F401
+from tests.browser.test_film_viewer import SCREENSHOTS, _frames, _page_as, browser, spine_film  # noqa: F401
 from tests.factories import CaseFactory, upload
 from tests.inference import support
 
@@ -119,3 +123,53 @@ def test_polling_panel_adds_the_cobb_layer_when_the_measurement_arrives(live_ser
     _frames(page)
     assert "27.5°" in page.locator("#cobb-answer").inner_text()
     _assert_registered(page, measurement, "after the poll")
+
+
+def _drawn_spine() -> tuple[bytes, np.ndarray]:
+    """A synthetic AP film whose vertebrae are drawn exactly at known landmarks (a curved column
+    of tilted boxes), so the Cobb layer can be seen lying on them."""
+    from PIL import Image, ImageDraw
+
+    from tests.engine.test_cobb_geometry import synthetic_landmarks
+
+    tilts = np.interp(range(17), [0, 5, 11, 16], [2, -12, 14, 1])
+    lateral = 28 * np.sin(np.pi * np.arange(17) / 16)
+    pts = synthetic_landmarks(tilts, lateral, width=92, height=40, gap=15, top=90, x0=FILM_W / 2)
+    rng = np.random.default_rng(3)
+    film = Image.fromarray(rng.normal(30, 6, (FILM_H, FILM_W)).clip(0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(film)
+    for quad in pts.reshape(17, 4, 2):
+        draw.polygon([tuple(quad[0]), tuple(quad[1]), tuple(quad[3]), tuple(quad[2])], fill=200)
+    buffer = io.BytesIO()
+    film.save(buffer, format="PNG")
+    return buffer.getvalue(), pts
+
+
+def test_cobb_layer_lies_on_the_drawn_vertebrae_with_the_measured_angle(live_server, browser, clinician, media_dir):  # noqa: F811
+    from inference.engine import cobb_angles
+    from inference.models import Measurement
+
+    data, pts = _drawn_spine()
+    m = cobb_angles(pts, image_height=FILM_H)
+    case = CaseFactory(owner=clinician, patient_reference="MRN-COBB-3")
+    (radiograph,) = radiograph_upload(user=clinician, case=case, files=[upload(data, "ap.png")])
+    support.make_finished_prediction(radiograph, support.make_model_version_row(), label="scoliosis", confidence=0.9)
+    measurement = support.make_finished_measurement(radiograph, overlay=False)
+    Measurement.objects.filter(pk=measurement.pk).update(
+        cobb_pt=m.pt, cobb_mt=m.mt, cobb_tl=m.tl, largest_angle=m.largest.angle, largest_upper=m.largest.upper,
+        largest_lower=m.largest.lower, largest_apex=m.largest.apex, curve_type=m.curve_type, severity=m.severity,
+        landmarks=pts.round(1).tolist(),
+    )
+    measurement.refresh_from_db()
+    page = _page_as(browser, live_server, clinician)
+    page.goto(f"{live_server.url}/radiographs/{radiograph.pk}/")
+    page.wait_for_function("() => document.querySelector('.film-viewer')?.dataset.state === 'ready'")
+    page.wait_for_function("() => document.querySelector('.film-viewer').filmViewer.layerReady('cobb')")
+    _frames(page)
+
+    text = page.locator("#cobb-answer").inner_text()
+    assert f"{m.largest.angle:.1f}°" in text and f"from {m.largest.upper} to {m.largest.lower}" in text
+    _assert_registered(page, measurement, "fit")
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "radiograph-cobb.png"))
