@@ -8,8 +8,8 @@ from scoliosis_portal.admin_history import HistoryReadOnlyAdmin
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(HistoryReadOnlyAdmin):
-    list_display = ("id", "name", "status", "architecture", "activated_by", "activated_at", "created_at")
-    list_filter = ("status",)
+    list_display = ("id", "name", "kind", "status", "architecture", "activated_by", "activated_at", "created_at")
+    list_filter = ("kind", "status")
     search_fields = ("name", "sha256")
     readonly_fields = [f.name for f in ModelVersion._meta.fields]
 

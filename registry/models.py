@@ -1,4 +1,5 @@
-"""The model registry. Every model the platform can run is a ModelVersion; exactly one is active.
+"""The model registry. Every model the platform can run is a ModelVersion of one kind (the
+classifier, the vertebra landmark model); each kind has at most one active version.
 
 Moved here from the training app with state-only migrations: the tables keep their names."""
 from __future__ import annotations
@@ -8,6 +9,11 @@ import uuid
 from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
+
+
+class ModelKind(models.TextChoices):
+    CLASSIFIER = "classifier", "Classifier"
+    LANDMARKS = "landmarks", "Vertebra landmarks"
 
 
 class ModelVersionStatus(models.TextChoices):
@@ -23,6 +29,9 @@ def checkpoint_upload_to(instance: ModelVersion, filename: str) -> str:
 
 class ModelVersion(models.Model):
     name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(
+        max_length=16, choices=ModelKind.choices, default=ModelKind.CLASSIFIER, db_index=True
+    )
     checkpoint = models.FileField(upload_to=checkpoint_upload_to, max_length=255)
     sha256 = models.CharField(max_length=64, unique=True)
     architecture = models.CharField(max_length=64)
@@ -64,10 +73,12 @@ class ModelVersion(models.Model):
         db_table = "training_modelversion"
         ordering = ["-created_at", "-id"]
         constraints = [
+            # One active version per kind: the classifier and the landmark model are activated
+            # and rolled back independently.
             models.UniqueConstraint(
-                fields=["status"],
+                fields=["kind"],
                 condition=models.Q(status="active"),
-                name="exactly_one_active_model_version",
+                name="one_active_model_version_per_kind",
             ),
         ]
 

@@ -1,5 +1,8 @@
 """Writes of the model registry: register a checkpoint, activate a version (with a reason),
-roll back, register the shipped default.
+roll back, register the shipped defaults.
+
+Every version has a kind (classifier, landmarks), read from its checkpoint; activation and
+rollback act within one kind, so each kind has its own active version.
 
 One verb, "activate", for every way a version becomes the active one: an admin's choice, a
 rollback, the training gate and the first install all call `model_version_activate`."""
@@ -17,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from registry.models import ModelVersion, ModelVersionStatus
+from registry.models import ModelKind, ModelVersion, ModelVersionStatus
 from registry.risks import ModelVersionActivationRisky, model_version_activation_risks
 from registry.selectors import model_version_get_active, model_version_get_by_sha256
 from scoliosis_portal.roles import user_is_admin
@@ -25,31 +28,62 @@ from scoliosis_portal.roles import user_is_admin
 logger = logging.getLogger(__name__)
 
 
-def _checkpoint_metadata(data: bytes) -> dict[str, Any]:
+def _checkpoint_kind_and_metadata(data: bytes) -> tuple[str, dict[str, Any]]:
+    """(kind, metadata) of a checkpoint. Each kind has its own file format, so a file is tried
+    as each in turn; the metadata's own "kind", where present, must agree with the format."""
     # Imported here: torch stays out of the web request path; only registration reads weights.
-    from inference.engine import load_checkpoint
+    from inference.engine import (
+        CLASSIFIER_FORMAT,
+        LANDMARK_FORMAT,
+        CheckpointError,
+        load_checkpoint,
+    )
 
-    return load_checkpoint(data).metadata
+    errors = []
+    for kind, file_format in ((ModelKind.CLASSIFIER, CLASSIFIER_FORMAT), (ModelKind.LANDMARKS, LANDMARK_FORMAT)):
+        try:
+            metadata = load_checkpoint(data, expected_format=file_format).metadata
+        except CheckpointError as exc:
+            errors.append(str(exc))
+            continue
+        declared = metadata.get("kind", kind)
+        if declared != kind:
+            raise CheckpointError(f"checkpoint metadata says kind {declared!r} but the file is a {kind} checkpoint")
+        return kind, metadata
+    # The integrity or format error that explains best: the one of the format the file claims.
+    raise CheckpointError(next((e for e in errors if "integrity" in e or "missing" in e), errors[0]))
+
+
+def _labels(kind: str, metadata: dict[str, Any]) -> list:
+    if kind == ModelKind.LANDMARKS:
+        # A landmark model's "labels" are the vertebrae it finds, in its output order.
+        return list(metadata.get("vertebrae") or [])
+    return list(metadata["labels"])
 
 
 def model_version_register(
-    *, data: bytes, name: str | None = None, model_card: str = ""
+    *, data: bytes, name: str | None = None, model_card: str = "", kind: str | None = None
 ) -> tuple[ModelVersion, bool]:
     """Register a checkpoint as a candidate, idempotently by the sha256 of its bytes.
 
     Returns (model_version, created). The checkpoint is validated by loading its metadata
-    (CheckpointError propagates) and copied into private storage under a random name.
+    (CheckpointError propagates) and copied into private storage under a random name. Its kind
+    comes from the checkpoint; `kind`, when given, is what the caller expects, and a checkpoint
+    of another kind is refused (ValidationError).
     """
     sha256 = hashlib.sha256(data).hexdigest()
     existing = model_version_get_by_sha256(sha256=sha256)
     if existing is not None:
+        _check_kind(expected=kind, found=existing.kind)
         return existing, False
-    metadata = _checkpoint_metadata(data)
+    found_kind, metadata = _checkpoint_kind_and_metadata(data)
+    _check_kind(expected=kind, found=found_kind)
     version = ModelVersion(
         name=name or metadata.get("name") or f"{metadata.get('architecture', 'model')}-{sha256[:12]}",
+        kind=found_kind,
         sha256=sha256,
         architecture=str(metadata.get("architecture", "")),
-        labels=list(metadata["labels"]),
+        labels=_labels(found_kind, metadata),
         input_size=_as_list(metadata.get("input_size")),
         metrics=checkpoint_metrics(metadata),
         model_card=model_card or str(metadata.get("model_card", "")),
@@ -91,6 +125,11 @@ def checkpoint_metrics(metadata: dict[str, Any]) -> dict[str, Any]:
     return metrics
 
 
+def _check_kind(*, expected: str | None, found: str) -> None:
+    if expected is not None and expected != found:
+        raise ValidationError(f"This checkpoint is a {found} model, not a {expected} model.")
+
+
 def _as_list(value: Any) -> list:
     if value is None:
         return []
@@ -100,7 +139,8 @@ def _as_list(value: Any) -> list:
 def model_version_activate(
     *, model_version: ModelVersion, user: Any | None, reason: str, override: bool = False
 ) -> ModelVersion:
-    """Make `model_version` the one active version, retiring the previous one, atomically.
+    """Make `model_version` the active version of its kind, retiring the previous one of that
+    kind, atomically.
 
     `user` is the admin who asked (checked), or None for the platform itself (the training
     gate, the first install). The reason and the actor are recorded on the version and in its
@@ -119,10 +159,12 @@ def model_version_activate(
     if model_version.status == ModelVersionStatus.FAILED:
         raise ValidationError("A failed model version cannot be activated.")
     with transaction.atomic():
-        # Lock the current active row so two activations serialise instead of racing the
-        # "exactly one active" constraint.
+        # Lock the current active row of this kind so two activations serialise instead of
+        # racing the "one active per kind" constraint.
         current = list(
-            ModelVersion.objects.select_for_update().filter(status=ModelVersionStatus.ACTIVE)
+            ModelVersion.objects.select_for_update().filter(
+                kind=model_version.kind, status=ModelVersionStatus.ACTIVE
+            )
         )
         target = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
         if target.status == ModelVersionStatus.ACTIVE:
@@ -157,15 +199,20 @@ def _activation_risks_accepted(target: ModelVersion, active: ModelVersion | None
 
 
 def model_version_rollback(
-    *, user: Any, model_version: ModelVersion | None = None, reason: str = ""
+    *,
+    user: Any,
+    model_version: ModelVersion | None = None,
+    reason: str = "",
+    kind: str = ModelKind.CLASSIFIER,
 ) -> ModelVersion:
     """Return to an earlier version in one action: `model_version`, or by default the version
-    that was active before the current one. Only versions that were active once qualify."""
+    of `kind` that was active before the current one. Only versions that were active once
+    qualify."""
     if not user_is_admin(user):
         raise PermissionDenied("Only admins may roll back the model.")
     # Only an active version is ever retired, so "retired" means "was active before".
     target = model_version or (
-        ModelVersion.objects.filter(status=ModelVersionStatus.RETIRED)
+        ModelVersion.objects.filter(kind=kind, status=ModelVersionStatus.RETIRED)
         .order_by(F("activated_at").desc(nulls_last=True), "-pk")
         .first()
     )
@@ -177,26 +224,37 @@ def model_version_rollback(
     return model_version_activate(model_version=target, user=user, reason=text)
 
 
-def model_version_register_default() -> ModelVersion | None:
-    """Register settings.DEFAULT_MODEL_PATH (idempotent by sha256); activate it if none is.
+DEFAULT_PATH_SETTINGS = {
+    ModelKind.CLASSIFIER: "DEFAULT_MODEL_PATH",
+    ModelKind.LANDMARKS: "DEFAULT_LANDMARK_MODEL_PATH",
+}
 
-    Returns None, with a warning, when the file is absent (the platform then waits for a model).
+
+def model_version_register_default(*, kind: str = ModelKind.CLASSIFIER) -> ModelVersion | None:
+    """Register the shipped model of `kind` (settings.DEFAULT_MODEL_PATH for the classifier,
+    settings.DEFAULT_LANDMARK_MODEL_PATH for landmarks; idempotent by sha256) and activate it
+    if no version of that kind is active.
+
+    Returns None, with a log line, when the file is absent (the platform then waits for a
+    model of that kind: uploads are classified but not measured without a landmark model).
     """
-    path = Path(settings.DEFAULT_MODEL_PATH)
-    if not path.is_file():
-        logger.warning("default model %s not found; no model registered", path)
+    setting = DEFAULT_PATH_SETTINGS[ModelKind(kind)]
+    configured = getattr(settings, setting, None)
+    path = Path(configured) if configured else None
+    if path is None or not path.is_file():
+        logger.warning("default %s model %s not found; none registered", kind, path)
         return None
     data = path.read_bytes()
-    version, created = model_version_register(data=data)
+    version, created = model_version_register(data=data, kind=kind)
     if not created and "evaluation" not in (version.metrics or {}):
         # Registered before its cross-validation was read into the listing: fill it in once.
-        metrics = checkpoint_metrics(_checkpoint_metadata(data))
+        metrics = checkpoint_metrics(_checkpoint_kind_and_metadata(data)[1])
         if "evaluation" in metrics:
             version.metrics = {**metrics, **(version.metrics or {})}
             version._change_reason = "metrics read from the checkpoint"
             version.save(update_fields=["metrics"])
-    if model_version_get_active() is None:
+    if model_version_get_active(kind=kind) is None:
         version = model_version_activate(
-            model_version=version, user=None, reason="default model registered on install"
+            model_version=version, user=None, reason=f"default {kind} model registered on install"
         )
     return version

@@ -20,3 +20,7 @@ class ReviewsConfig(AppConfig):
         from reviews.film_states import film_states_for_case, film_states_for_cases
 
         hooks.film_states_register(for_case=film_states_for_case, for_cases=film_states_for_cases)
+        # The case report prints each film's Cobb measurement.
+        from reviews.report import cobb_report_measurements, report_measurement_provider_register
+
+        report_measurement_provider_register(cobb_report_measurements)

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from inference.services import model_version_reread_open_cases
 from registry import selectors as registry_selectors
 from registry import services as registry_services
-from registry.models import ModelVersionStatus
+from registry.models import ModelKind, ModelVersionStatus
 from registry.risks import ModelVersionActivationRisky, model_version_activation_risks
 from training.runs import selectors, services
 from training.runs.dataset import training_data_problems_now
@@ -111,7 +111,11 @@ def _chosen(request: HttpRequest, key: str, by_id: dict):
 
 def _comparison_pair(request: HttpRequest, versions: list) -> list:
     """Version A beside version B; B is the active version unless chosen, and a version is never
-    compared with itself. With nothing chosen: the newest other version beside the active one."""
+    compared with itself. With nothing chosen: the newest other version beside the active one.
+    Only versions of one kind are compared (the classifier's, unless A is a landmark model)."""
+    chosen_a = _chosen(request, "a", {v.pk: v for v in versions})
+    kind = chosen_a.kind if chosen_a is not None else ModelKind.CLASSIFIER
+    versions = [v for v in versions if v.kind == kind]
     by_id = {v.pk: v for v in versions}
     active = next((v for v in versions if v.status == ModelVersionStatus.ACTIVE), None)
     a, b = _chosen(request, "a", by_id), _chosen(request, "b", by_id) or active

@@ -1,8 +1,10 @@
 """Pure PyTorch: no Django import. Everything needed to run a model."""
 
+from .checkpoint import FORMAT as CLASSIFIER_FORMAT
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .cobb import VERTEBRAE, CobbMeasurement, Curve, cobb_angles, severity_band
 from .landmark_predictor import (
+    LANDMARK_FORMAT,
     LandmarkPredictor,
     LandmarkResult,
     MeasurabilityThresholds,
@@ -21,6 +23,8 @@ from .preprocessing import (
 )
 
 __all__ = [
+    "CLASSIFIER_FORMAT",
+    "LANDMARK_FORMAT",
     "DEFAULT_ARCHITECTURE",
     "CheckpointError",
     "CobbMeasurement",

@@ -248,6 +248,9 @@ CELERY_TIMEZONE = TIME_ZONE
 
 # Model registry / training data.
 DEFAULT_MODEL_PATH = Path(env("DEFAULT_MODEL_PATH", default=str(BASE_DIR / "models" / "default.pt")))
+DEFAULT_LANDMARK_MODEL_PATH = Path(
+    env("DEFAULT_LANDMARK_MODEL_PATH", default=str(BASE_DIR / "models" / "landmarks.pt"))
+)
 TRAINING_BASE_DATA_DIR = env("TRAINING_BASE_DATA_DIR", default=str(BASE_DIR.parent / "shared" / "data" / "fraiwan"))
 
 LOGGING = {
