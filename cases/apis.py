@@ -123,7 +123,7 @@ class RadiographSerializer(serializers.ModelSerializer):
             return None
         return self._absolute(reverse("cases_api:radiograph_dicom", args=[radiograph.pk]))
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(serializers.DictField(allow_null=True))
     def get_prediction(self, radiograph: Radiograph) -> dict | None:
         # The model's answer comes from the app that registered it (cases.hooks). Under blind
         # reading it is None for a reviewer who has not saved their own read yet (cases.access).
@@ -132,7 +132,7 @@ class RadiographSerializer(serializers.ModelSerializer):
             return None
         return hooks.radiograph_prediction_payload(radiograph=radiograph, request=request)
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(serializers.DictField(allow_null=True))
     def get_measurement(self, radiograph: Radiograph) -> dict | None:
         # The Cobb measurement (angles, largest curve, landmarks, overlay_url), registered by
         # inference in cases.hooks; hidden under blind reading like the prediction.
