@@ -74,6 +74,7 @@ class RadiographSerializer(serializers.ModelSerializer):
     thumbnail_url = serializers.SerializerMethodField()
     dicom_url = serializers.SerializerMethodField()
     prediction = serializers.SerializerMethodField()
+    measurement = serializers.SerializerMethodField()
     confirmed_label = serializers.SerializerMethodField()
     reads = serializers.SerializerMethodField()
     burned_in_flagged = serializers.BooleanField(
@@ -88,7 +89,7 @@ class RadiographSerializer(serializers.ModelSerializer):
             "id", "case", "patient_sex", "patient_age_band", "image_url", "thumbnail_url",
             "dicom_url", "width", "height",
             "content_type", "source_format", "bit_depth", "size_bytes", "uploaded_at",
-            "prediction", "confirmed_label", "reads", "burned_in_annotation", "burned_in_flagged",
+            "prediction", "measurement", "confirmed_label", "reads", "burned_in_annotation", "burned_in_flagged",
         ]
         read_only_fields = fields
 
@@ -130,6 +131,15 @@ class RadiographSerializer(serializers.ModelSerializer):
         if request is not None and model_answer_hidden(user=request.user, radiograph=radiograph):
             return None
         return hooks.radiograph_prediction_payload(radiograph=radiograph, request=request)
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_measurement(self, radiograph: Radiograph) -> dict | None:
+        # The Cobb measurement (angles, largest curve, landmarks, overlay_url), registered by
+        # inference in cases.hooks; hidden under blind reading like the prediction.
+        request = self.context.get("request")
+        if request is not None and model_answer_hidden(user=request.user, radiograph=radiograph):
+            return None
+        return hooks.radiograph_measurement_payload(radiograph=radiograph, request=request)
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_confirmed_label(self, radiograph: Radiograph) -> str | None:

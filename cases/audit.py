@@ -94,6 +94,14 @@ def _by_prediction(match: ResolverMatch) -> dict:
     return {"radiograph_id": radiograph_id, "object_id": prediction_id}
 
 
+def _by_measurement(match: ResolverMatch) -> dict:
+    measurement_id = _int(match, "measurement_id")
+    radiograph_id = (
+        Radiograph.objects.filter(measurements__pk=measurement_id).values_list("pk", flat=True).first()
+    )
+    return {"radiograph_id": radiograph_id, "object_id": measurement_id}
+
+
 def _by_admin_object(key: str) -> Callable[[ResolverMatch], dict]:
     return lambda match: {key: _int(match, "object_id")}
 
@@ -129,6 +137,8 @@ ACCESS_ROUTES: dict[str, AccessRoute] = {
     "inference_api:prediction_detail": AccessRoute(R.PREDICTION, _API, _by_prediction),
     "inference_api:prediction_gradcam": AccessRoute(R.HEATMAP, _API, _by_prediction),
     "inference:prediction_panel": AccessRoute(R.PREDICTION, _PAGE, _by_radiograph),
+    "inference_api:measurement_detail": AccessRoute(R.MEASUREMENT, _API, _by_measurement),
+    "inference_api:measurement_overlay": AccessRoute(R.MEASUREMENT_OVERLAY, _API, _by_measurement),
     "reviews:review_read": AccessRoute(R.RADIOGRAPH, _PAGE, _by_radiograph),
     "training:export": AccessRoute(R.EXPORT, _PAGE, _nothing),
     "admin:cases_case_changelist": AccessRoute(R.CASE_LIST, _ADMIN, _nothing),

@@ -10,6 +10,7 @@ radiograph still waits for the model, its readers' labels), that app registers h
 | `radiographs_uploaded` (signal, after the upload commits) | inference: queue predictions | nothing |
 | `awaiting_model` | inference: latest prediction missing, queued or running | every unconfirmed radiograph waits |
 | `radiograph_prediction_payload` | inference: the prediction as the API shows it | None |
+| `radiograph_measurement_payload` | inference: the Cobb measurement as the API shows it | None |
 | `radiograph_reads_payload` | reviews: the reads this user may see | [] |
 | `radiograph_page_partials` | inference: the prediction panel template | none |
 | `film_states_for_case(s)` | reviews: each film's badge (pending, model answer, outlier, confirmed, corrected, disputed) | the films, with no badge |
@@ -54,6 +55,21 @@ def radiograph_prediction_payload(*, radiograph, request) -> dict | None:
     if _prediction_payload is None:
         return None
     return _prediction_payload(radiograph=radiograph, request=request)
+
+
+_measurement_payload: PayloadProvider | None = None
+
+
+def radiograph_measurement_payload_register(provider: PayloadProvider) -> None:
+    """`provider(*, radiograph, request) -> dict | None`; the caller has checked access."""
+    global _measurement_payload
+    _measurement_payload = provider
+
+
+def radiograph_measurement_payload(*, radiograph, request) -> dict | None:
+    if _measurement_payload is None:
+        return None
+    return _measurement_payload(radiograph=radiograph, request=request)
 
 
 def radiograph_reads_payload_register(provider: PayloadProvider) -> None:

@@ -180,6 +180,8 @@ class AccessResource(models.TextChoices):
     DICOM = "dicom", "DICOM"
     HEATMAP = "heatmap", "Heat-map"
     PREDICTION = "prediction", "Prediction"
+    MEASUREMENT = "measurement", "Cobb measurement"
+    MEASUREMENT_OVERLAY = "measurement_overlay", "Cobb overlay"
     EXPORT = "export", "Export"
 
 

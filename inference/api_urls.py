@@ -12,4 +12,10 @@ urlpatterns = [
         apis.PredictionGradcamApi.as_view(),
         name="prediction_gradcam",
     ),
+    path("measurements/<int:measurement_id>/", apis.MeasurementDetailApi.as_view(), name="measurement_detail"),
+    path(
+        "measurements/<int:measurement_id>/overlay/",
+        apis.MeasurementOverlayApi.as_view(),
+        name="measurement_overlay",
+    ),
 ]

@@ -12,11 +12,15 @@ from rest_framework.views import APIView
 
 from cases.access import model_answer_hidden
 from cases.models import Radiograph
-from inference.models import Prediction
+from inference.models import Measurement, Prediction
 from inference.selectors import (
     gradcam_path,
+    measurement_get_for_user,
+    measurement_latest_for_radiograph,
+    measurement_overlay_path,
     prediction_get_for_user,
     prediction_latest_for_radiograph,
+    severity_in_words,
 )
 
 logger = logging.getLogger(__name__)
@@ -63,30 +67,129 @@ class PredictionDetailApi(APIView):
         return Response(PredictionSerializer(prediction, context={"request": request}).data)
 
 
+def _private_png(field, filename: str):
+    """A stored PNG, inline, never cached by a shared cache."""
+    from django.http import FileResponse, Http404
+
+    try:
+        handle = field.open("rb")
+    except FileNotFoundError as exc:
+        logger.error("stored image %s is missing", field.name)
+        raise Http404("The image file is missing.") from exc
+    response = FileResponse(handle, content_type="image/png", filename=filename)
+    response["Content-Disposition"] = response["Content-Disposition"].replace("attachment", "inline")
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 class PredictionGradcamApi(APIView):
     """The heat-map overlay, after the same visibility check as its radiograph."""
 
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request: Request, prediction_id: int):
-        from django.http import FileResponse, Http404
+        from django.http import Http404
 
         prediction = prediction_get_for_user(user=request.user, prediction_id=prediction_id)
         if gradcam_path(prediction) is None:
             raise Http404("No heat-map for this prediction.")
-        try:
-            handle = prediction.gradcam.open("rb")
-        except FileNotFoundError as exc:
-            logger.error("prediction %s: stored heat-map is missing", prediction.pk)
-            raise Http404("The heat-map file is missing.") from exc
-        response = FileResponse(
-            handle, content_type="image/png", filename=f"gradcam-{prediction.pk}.png"
-        )
-        response["Content-Disposition"] = response["Content-Disposition"].replace(
-            "attachment", "inline"
-        )
-        response["Cache-Control"] = "private, no-store"
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        return _private_png(prediction.gradcam, f"gradcam-{prediction.pk}.png")
+
+
+class MeasurementSerializer(serializers.ModelSerializer):
+    """The Cobb measurement of a radiograph. Status is queued, running, succeeded or failed. A
+    succeeded measurement is either measured (angles in degrees, the largest curve with its end
+    vertebrae and apex named T1-L5, and 68 landmarks as [x, y] in the stored image's pixels: 4
+    corners per vertebra T1..L5, top-left, top-right, bottom-left, bottom-right) or not measured,
+    with the reason in `not_measured` and every angle null."""
+
+    cobb = serializers.SerializerMethodField()
+    largest = serializers.SerializerMethodField()
+    severity_words = serializers.SerializerMethodField()
+    scoliosis_evidence = serializers.BooleanField(read_only=True, allow_null=True)
+    not_measured = serializers.SerializerMethodField()
+    overlay_url = serializers.SerializerMethodField()
+    model_version = serializers.SerializerMethodField()
+    curve_type = serializers.SerializerMethodField()
+    severity = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Measurement
+        fields = [
+            "id", "status", "cobb", "largest", "curve_type", "severity", "severity_words",
+            "scoliosis_evidence", "landmarks", "not_measured", "overlay_url", "model_version",
+            "error", "created_at", "finished_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_cobb(self, m: Measurement) -> dict:
+        return {"pt": m.cobb_pt, "mt": m.cobb_mt, "tl": m.cobb_tl}
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_largest(self, m: Measurement) -> dict | None:
+        if m.largest_angle is None:
+            return None
+        return {"angle": m.largest_angle, "upper": m.largest_upper, "lower": m.largest_lower,
+                "apex": m.largest_apex}
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_curve_type(self, m: Measurement) -> str | None:
+        return m.curve_type or None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_severity(self, m: Measurement) -> str | None:
+        return m.severity or None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_severity_words(self, m: Measurement) -> str | None:
+        return severity_in_words(m.severity) or None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_not_measured(self, m: Measurement) -> str | None:
+        return m.not_measured or None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_overlay_url(self, m: Measurement) -> str | None:
+        path = measurement_overlay_path(m)
+        request = self.context.get("request")
+        return path if path is None or request is None else request.build_absolute_uri(path)
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_model_version(self, m: Measurement) -> dict:
+        return {"id": m.model_version.pk, "name": m.model_version.name}
+
+
+class MeasurementDetailApi(APIView):
+    @extend_schema(responses=MeasurementSerializer)
+    def get(self, request: Request, measurement_id: int) -> Response:
+        measurement = measurement_get_for_user(user=request.user, measurement_id=measurement_id)
+        return Response(MeasurementSerializer(measurement, context={"request": request}).data)
+
+
+class MeasurementOverlayApi(APIView):
+    """The measurement drawn on the film (vertebra outlines, end vertebrae endplates, angles),
+    after the same visibility and blind-reading check as the measurement itself."""
+
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request: Request, measurement_id: int):
+        from django.http import Http404
+
+        measurement = measurement_get_for_user(user=request.user, measurement_id=measurement_id)
+        if measurement_overlay_path(measurement) is None:
+            raise Http404("No overlay for this measurement.")
+        return _private_png(measurement.overlay, f"cobb-{measurement.pk}.png")
+
+
+def measurement_payload_for_radiograph(*, radiograph: Radiograph, request) -> dict | None:
+    """The `measurement` of the radiograph API (registered in cases.hooks); hidden under blind
+    reading like the prediction."""
+    if request is not None and model_answer_hidden(user=request.user, radiograph=radiograph):
+        return None
+    measurement = measurement_latest_for_radiograph(radiograph)
+    if measurement is None:
+        return None
+    return MeasurementSerializer(measurement, context={"request": request}).data
 
 
 def prediction_payload_for_radiograph(*, radiograph: Radiograph, request) -> dict | None:

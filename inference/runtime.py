@@ -1,4 +1,5 @@
-"""The worker's model cache: one Predictor per process, keyed by model version id.
+"""The worker's model cache: one Predictor and one LandmarkPredictor per process, each keyed by
+its model version id.
 
 Loaded lazily on the first task (never at import time, so the web process never imports torch),
 and replaced only when a task asks for a different model version, i.e. after an activation.
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 if TYPE_CHECKING:
-    from inference.engine import Predictor
+    from inference.engine import LandmarkPredictor, Predictor
     from registry.models import ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -55,14 +56,52 @@ def predictor_for(model_version: ModelVersion) -> Predictor:
         return predictor
 
 
+_landmark_cached: tuple[int, LandmarkPredictor] | None = None
+landmark_load_count = 0
+
+
+def landmark_predictor_for(model_version: ModelVersion) -> LandmarkPredictor:
+    """The LandmarkPredictor of a landmarks-kind `model_version`, loaded once per process (the
+    same rules as `predictor_for`, in its own slot: both kinds stay loaded side by side).
+
+    Raises inference.engine.CheckpointError when the stored file is not the registered one.
+    """
+    global _landmark_cached, landmark_load_count
+    with _lock:
+        if _landmark_cached is not None and _landmark_cached[0] == model_version.pk:
+            return _landmark_cached[1]
+        from inference.engine import CheckpointError, LandmarkPredictor
+
+        _landmark_cached = None
+        with model_version.checkpoint.open("rb") as fh:
+            data = fh.read()
+        predictor = LandmarkPredictor.from_checkpoint(
+            data, num_threads=getattr(settings, "INFERENCE_TORCH_THREADS", None)
+        )
+        if predictor.checkpoint_sha256 != model_version.sha256:
+            raise CheckpointError(
+                f"stored checkpoint of model version {model_version.pk} does not match its "
+                "registered sha256; re-register the model"
+            )
+        _landmark_cached = (model_version.pk, predictor)
+        landmark_load_count += 1
+        logger.info("loaded landmark model version %s into worker cache", model_version.pk)
+        return predictor
+
+
 def cached_model_version_id() -> int | None:
     return _cached[0] if _cached is not None else None
 
 
+def cached_landmark_model_version_id() -> int | None:
+    return _landmark_cached[0] if _landmark_cached is not None else None
+
+
 def clear() -> None:
-    global _cached
+    global _cached, _landmark_cached
     with _lock:
         _cached = None
+        _landmark_cached = None
 
 
 # Predictor is not thread-safe; a threads-pool worker serialises inference through this lock.
@@ -117,8 +156,10 @@ def warm_up() -> int | None:
     try:
         import numpy as np
 
+        from registry.models import ModelKind
         from registry.selectors import model_version_get_active
 
+        _landmark_warm_up(model_version_get_active(kind=ModelKind.LANDMARKS))
         version = model_version_get_active()
         if version is None:
             logger.info("warm-up: no active model version yet")
@@ -133,3 +174,18 @@ def warm_up() -> int | None:
     except Exception:
         logger.exception("warm-up failed; the model will load on the first task instead")
         return None
+
+
+def _landmark_warm_up(version: ModelVersion | None) -> None:
+    if version is None:
+        return
+    try:
+        import numpy as np
+
+        predictor = landmark_predictor_for(version)
+        film = np.zeros((512, 256), np.uint8)
+        film[:, 96:160] = 180
+        with predict_lock:
+            predictor.measure(film)
+    except Exception:
+        logger.exception("landmark warm-up failed; the model will load on the first measurement")

@@ -12,7 +12,7 @@ from django.urls import reverse
 from cases.access import radiographs_with_answer_visible
 from cases.models import Radiograph
 from cases.selectors import radiograph_list_for_user
-from inference.models import Prediction, PredictionStatus
+from inference.models import Measurement, Prediction, PredictionStatus, SeverityBand
 
 
 def prediction_latest_for_radiograph(radiograph: Radiograph) -> Prediction | None:
@@ -100,3 +100,59 @@ def prediction_panel_context(*, radiograph: Radiograph, prediction: Prediction |
         "gradcam_url": gradcam_path(prediction) if prediction else None,
         "panel_url": reverse("inference:prediction_panel", args=[radiograph.pk]),
     }
+
+
+# --- measurements -----------------------------------------------------------------------------
+
+
+def measurement_latest_for_radiograph(radiograph: Radiograph) -> Measurement | None:
+    """The newest Cobb measurement of the radiograph (one per landmark model version)."""
+    return (
+        Measurement.objects.filter(radiograph=radiograph)
+        .select_related("model_version")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def measurement_list_for_user(*, user) -> QuerySet[Measurement]:
+    """Measurements are the model's answer too: the same radiograph access and blind-reading
+    rule as predictions."""
+    visible = radiographs_with_answer_visible(
+        user=user, radiographs=radiograph_list_for_user(user=user)
+    ).order_by().values("pk")
+    return Measurement.objects.filter(radiograph__in=visible).select_related("model_version", "radiograph")
+
+
+def measurement_get_for_user(*, user, measurement_id: int) -> Measurement:
+    try:
+        return measurement_list_for_user(user=user).get(pk=measurement_id)
+    except (Measurement.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such measurement.") from exc
+
+
+def measurement_overlay_path(measurement: Measurement) -> str | None:
+    if measurement.status != PredictionStatus.SUCCEEDED or not measurement.overlay:
+        return None
+    return reverse("inference_api:measurement_overlay", args=[measurement.pk])
+
+
+def severity_in_words(severity: str) -> str:
+    return SeverityBand(severity).label if severity in SeverityBand.values else ""
+
+
+def measurement_summary(measurement: Measurement | None) -> str:
+    """One line for a person: "Cobb 23.4° T6–T11, apex T9, C-curve: mild (watch)", or why not."""
+    if measurement is None:
+        return ""
+    if measurement.status in (PredictionStatus.QUEUED, PredictionStatus.RUNNING):
+        return "Measuring the spine\u2026"
+    if measurement.status == PredictionStatus.FAILED:
+        return "Cobb angle: measurement failed"
+    if measurement.not_measured:
+        return f"Cobb angle not measured: {measurement.not_measured}"
+    return (
+        f"Cobb {measurement.largest_angle:.1f}\u00b0 {measurement.largest_upper}\u2013"
+        f"{measurement.largest_lower}, apex {measurement.largest_apex}, "
+        f"{measurement.curve_type}-curve: {severity_in_words(measurement.severity)}"
+    )

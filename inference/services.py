@@ -21,6 +21,11 @@ from django.utils import timezone
 
 from cases.models import CaseStatus, Radiograph
 from cases.services import case_status_refresh
+from inference.measuring import (
+    measurements_create_for_radiographs,
+    measurements_requeue_stuck,
+    measurements_send,
+)
 from inference.models import Prediction, PredictionStatus
 from registry.models import ModelVersion
 from registry.selectors import model_version_get_active
@@ -45,7 +50,7 @@ def stuck_after() -> timedelta:
 
 
 def predictions_enqueue_for_radiographs(
-    *, radiograph_ids: Iterable[int], model_version: ModelVersion | None = None
+    *, radiograph_ids: Iterable[int], model_version: ModelVersion | None = None, measure: bool = False
 ) -> list[Prediction]:
     """Create the queued Prediction rows for `model_version` (default: the active one) and send
     their tasks once the transaction commits.
@@ -53,14 +58,20 @@ def predictions_enqueue_for_radiographs(
     Idempotent: a radiograph that already has a prediction by that version gets no second one
     (the database enforces it) and no second task. Returns the predictions of those radiographs
     by that version, new or old. With no active model it returns [] and the radiographs wait.
+
+    `measure` (an upload): also queue the Cobb measurement by the active landmark model; its
+    task is chained after the prediction's (or sent alone when no new prediction is queued).
     """
     ids = sorted({int(i) for i in radiograph_ids})
     version = model_version or model_version_get_active()
     if version is None:
         logger.warning("no active model version; %d radiograph(s) wait for one", len(ids))
-        case_ids = Radiograph.objects.filter(pk__in=ids).values_list("case_id", flat=True)
-        for case_id in sorted(set(case_ids)):
-            case_status_refresh(case_id=case_id)
+        with transaction.atomic():
+            case_ids = Radiograph.objects.filter(pk__in=ids).values_list("case_id", flat=True)
+            for case_id in sorted(set(case_ids)):
+                case_status_refresh(case_id=case_id)
+            alone = measurements_create_for_radiographs(radiograph_ids=ids) if measure else {}
+            transaction.on_commit(lambda: measurements_send(alone.values()), robust=True)
         return []
     with transaction.atomic():
         existing = list(Radiograph.objects.filter(pk__in=ids).values_list("pk", "case_id"))
@@ -83,14 +94,15 @@ def predictions_enqueue_for_radiographs(
             Prediction.objects.filter(radiograph_id__in=fresh, model_version=version)
         )
         # Rows that already existed keep their own task id, so only the new ones are sent.
-        to_send = [
-            (p.pk, p.celery_task_id)
-            for p in predictions
-            if p.celery_task_id == fresh.get(p.radiograph_id)
-        ]
+        new = [p for p in predictions if p.celery_task_id == fresh.get(p.radiograph_id)]
+        to_send = [(p.pk, p.celery_task_id) for p in new]
+        measurements = measurements_create_for_radiographs(radiograph_ids=ids) if measure else {}
+        links = {p.pk: measurements.pop(p.radiograph_id) for p in new if p.radiograph_id in measurements}
+        alone = list(measurements.values())
         for case_id in sorted({case_id for _, case_id in existing}):
             case_status_refresh(case_id=case_id)
-        transaction.on_commit(lambda: _send_tasks(to_send), robust=True)
+        transaction.on_commit(lambda: _send_tasks(to_send, links=links), robust=True)
+        transaction.on_commit(lambda: measurements_send(alone), robust=True)
     return predictions
 
 
@@ -108,12 +120,18 @@ def model_version_reread_open_cases(*, model_version: ModelVersion, user) -> int
     return len(ids)
 
 
-def _send_tasks(items: list[tuple[int, str]]) -> None:
+def _send_tasks(items: list[tuple[int, str]], links: dict[int, tuple[int, str]] | None = None) -> None:
+    """Send prediction tasks; `links` chains a measurement task after a prediction's (by id)."""
+    from inference.measuring import measurement_signature
     from inference.tasks import prediction_run as prediction_run_task
 
     for prediction_id, task_id in items:
+        then = (links or {}).get(prediction_id)
         try:
-            prediction_run_task.apply_async(args=[prediction_id], task_id=task_id)
+            prediction_run_task.apply_async(
+                args=[prediction_id], task_id=task_id,
+                link=measurement_signature(*then) if then else None,
+            )
         except Exception:  # broker down: the row stays queued and the sweep re-sends it
             logger.warning(
                 "could not send prediction %s to the broker; the sweep will re-queue it",
@@ -327,7 +345,8 @@ def predictions_requeue_stuck(*, older_than: timedelta | None = None) -> dict[st
     The limit must exceed the task's hard time limit so a live run is never re-queued. A row
     that has used up its attempts is failed instead. Returns counts for logging.
     """
-    cutoff = timezone.now() - (older_than if older_than is not None else stuck_after())
+    limit = older_than if older_than is not None else stuck_after()
+    cutoff = timezone.now() - limit
     counts = {"requeued": 0, "failed": 0, "created": 0}
     stuck = list(
         Prediction.objects.filter(
@@ -355,6 +374,7 @@ def predictions_requeue_stuck(*, older_than: timedelta | None = None) -> dict[st
     )
     if orphans:
         counts["created"] = len(predictions_enqueue_for_radiographs(radiograph_ids=orphans))
+    counts.update({f"measurements_{k}": v for k, v in measurements_requeue_stuck(older_than=limit).items()})
     if any(counts.values()):
         logger.warning("prediction sweep: %s", counts)
     return counts

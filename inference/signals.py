@@ -12,19 +12,24 @@ from django.dispatch import receiver
 
 from cases.hooks import radiographs_uploaded
 from cases.services import stored_files_delete_on_commit
-from inference.models import Prediction
+from inference.models import Measurement, Prediction
 
 
 @receiver(radiographs_uploaded, dispatch_uid="inference-queue-uploaded-radiographs")
 def uploaded_radiographs_queue(sender, radiograph_ids: list[int], **kwargs) -> None:
     from inference.services import predictions_enqueue_for_radiographs
 
-    predictions_enqueue_for_radiographs(radiograph_ids=radiograph_ids)
+    predictions_enqueue_for_radiographs(radiograph_ids=radiograph_ids, measure=True)
 
 
 @receiver(post_delete, sender=Prediction, dispatch_uid="inference-prediction-files")
 def prediction_files_delete(sender, instance: Prediction, **kwargs) -> None:
     stored_files_delete_on_commit(names=[instance.gradcam.name])
+
+
+@receiver(post_delete, sender=Measurement, dispatch_uid="inference-measurement-files")
+def measurement_files_delete(sender, instance: Measurement, **kwargs) -> None:
+    stored_files_delete_on_commit(names=[instance.overlay.name])
 
 
 def consumes_inference_queue(app) -> bool:

@@ -57,6 +57,38 @@ def prediction_run(self, prediction_id: int) -> None:
         )
 
 
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=SOFT_TIME_LIMIT,
+    time_limit=HARD_TIME_LIMIT,
+    max_retries=MAX_RETRIES,
+    ignore_result=True,
+)
+def measurement_run(self, measurement_id: int) -> None:
+    """Measure the Cobb angles of one radiograph (chained after its prediction task). Safe to
+    deliver twice (the row is claimed)."""
+    from inference import measuring
+
+    try:
+        measuring.measurement_run(measurement_id=measurement_id, task_id=self.request.id or "")
+    except TRANSIENT_ERRORS as exc:
+        if self.request.retries >= self.max_retries:
+            logger.error("measurement %s: transient errors persisted; the sweep will re-queue it",
+                         measurement_id)
+            raise
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+    except Exception as exc:
+        logger.exception("measurement %s failed unexpectedly", measurement_id)
+        measuring.measurement_fail(
+            measurement_id=measurement_id,
+            task_id=self.request.id or "",
+            message=f"Unexpected error while measuring the radiograph ({type(exc).__name__}). "
+            "An admin can re-queue it.",
+        )
+
+
 @shared_task(bind=True, acks_late=True, soft_time_limit=120, time_limit=180, ignore_result=True)
 def predictions_sweep(self) -> dict[str, int]:
     """Periodic (beat): re-queue predictions stuck in queued/running; queue forgotten uploads."""

@@ -20,6 +20,7 @@ from cases.models import Radiograph
 from cases.selectors import radiograph_get_for_user
 from registry.models import ModelVersion
 from reviews import selectors, services
+from reviews.selectors import cobb_disagreement_reason
 from scoliosis_portal.roles import user_is_admin, user_is_reviewer, user_may_adjudicate
 
 
@@ -63,6 +64,7 @@ class QueueItemSerializer(serializers.ModelSerializer):
     out_of_distribution = serializers.SerializerMethodField()
     read_count = serializers.IntegerField()
     disagreement = serializers.BooleanField()
+    cobb_disagreement = serializers.SerializerMethodField()
     image_url = serializers.SerializerMethodField()
     read_url = serializers.SerializerMethodField()
 
@@ -70,7 +72,8 @@ class QueueItemSerializer(serializers.ModelSerializer):
         model = Radiograph
         fields = [
             "id", "uploaded_at", "prediction_status", "predicted_label", "confidence",
-            "out_of_distribution", "read_count", "disagreement", "image_url", "read_url",
+            "out_of_distribution", "read_count", "disagreement", "cobb_disagreement", "image_url",
+            "read_url",
         ]
         read_only_fields = fields
 
@@ -88,6 +91,11 @@ class QueueItemSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.BooleanField(allow_null=True))
     def get_out_of_distribution(self, radiograph: Radiograph) -> bool | None:
         return self._answer(radiograph.prediction_ood)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_cobb_disagreement(self, radiograph: Radiograph) -> str | None:
+        """Why this film is at the top of the queue: its class and measured Cobb angle disagree."""
+        return cobb_disagreement_reason(radiograph, blind=self.context.get("blind", True)) or None
 
     def _absolute(self, path: str) -> str:
         request = self.context.get("request")

@@ -9,6 +9,7 @@ from itertools import combinations
 from django.db.models import (
     BooleanField,
     Case,
+    CharField,
     Count,
     Exists,
     FloatField,
@@ -23,7 +24,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from cases.models import UNGRADABLE, Radiograph
-from inference.models import Prediction, PredictionStatus
+from inference.models import SCOLIOSIS_MIN_ANGLE_DEG, Measurement, Prediction, PredictionStatus
 from registry.models import ModelVersion
 from registry.selectors import model_version_get_active
 from reviews.models import MeasurementCorrection, Review
@@ -52,6 +53,53 @@ def _latest(field: str):
     )
 
 
+def _latest_measured(field: str):
+    """`field` of the radiograph's latest measurement that measured an angle (None if none)."""
+    return Subquery(
+        Measurement.objects.filter(
+            radiograph=OuterRef("pk"), status=PredictionStatus.SUCCEEDED, not_measured="",
+            largest_angle__isnull=False,
+        )
+        .order_by("-created_at", "-id")
+        .values(field)[:1]
+    )
+
+
+class CobbDisagreement:
+    """Why a film's class and its measured Cobb angle disagree (keys of the queue's annotation)."""
+
+    NORMAL_WITH_CURVE = "normal_with_curve"
+    SCOLIOSIS_WITHOUT_CURVE = "scoliosis_without_curve"
+
+
+def _cobb_disagreement() -> Case:
+    """On a measured (AP) film a largest angle of 10 deg or more is scoliosis evidence: a class
+    of normal with such an angle, or scoliosis with a smaller one, disagrees."""
+    answered = {"prediction_status": PredictionStatus.SUCCEEDED, "prediction_ood": False}
+    return Case(
+        When(predicted_label="normal", cobb_angle__gte=SCOLIOSIS_MIN_ANGLE_DEG, **answered,
+             then=Value(CobbDisagreement.NORMAL_WITH_CURVE)),
+        When(predicted_label="scoliosis", cobb_angle__lt=SCOLIOSIS_MIN_ANGLE_DEG, **answered,
+             then=Value(CobbDisagreement.SCOLIOSIS_WITHOUT_CURVE)),
+        default=Value(""),
+        output_field=CharField(),
+    )
+
+
+def cobb_disagreement_reason(item: Radiograph, *, blind: bool) -> str:
+    """The queue row's reason for a class/angle disagreement ("" if none). Under blind reading
+    it names the conflict without the model's class or angle."""
+    key = getattr(item, "cobb_disagreement", "")
+    if not key:
+        return ""
+    if blind:
+        return "the model's class and its measured Cobb angle disagree"
+    angle = f"{item.cobb_angle:.1f}\u00b0"
+    if key == CobbDisagreement.NORMAL_WITH_CURVE:
+        return f"class normal but Cobb angle {angle} (10\u00b0 or more is scoliosis)"
+    return f"class scoliosis but Cobb angle only {angle} (under 10\u00b0)"
+
+
 def review_queue_for_user(
     *,
     user,
@@ -60,8 +108,9 @@ def review_queue_for_user(
     max_age_days: int | None = None,
 ) -> QuerySet[Radiograph]:
     """Radiographs with a finished prediction that still need this reviewer's read, most
-    uncertain first: failed reads, then out-of-distribution flags, then readers' disagreement,
-    then low confidence; oldest first among equals. Empty for anyone but reviewers."""
+    uncertain first: a class that disagrees with the measured Cobb angle, then failed reads,
+    then out-of-distribution flags, then readers' disagreement, then low confidence; oldest
+    first among equals. Empty for anyone but reviewers."""
     if not user_is_reviewer(user):
         return Radiograph.objects.none()
     distinct_labels = (
@@ -78,6 +127,7 @@ def review_queue_for_user(
             predicted_label=_latest("label"),
             prediction_confidence=_latest("confidence"),
             prediction_ood=_latest("out_of_distribution"),
+            cobb_angle=_latest_measured("largest_angle"),
             read_by_me=Exists(Review.objects.filter(radiograph=OuterRef("pk"), reviewer=user)),
             read_count=Coalesce(
                 Subquery(
@@ -112,6 +162,12 @@ def review_queue_for_user(
                 output_field=IntegerField(),
             ),
             uncertainty=Coalesce("prediction_confidence", Value(0.0), output_field=FloatField()),
+            cobb_disagreement=_cobb_disagreement(),
+        )
+        .annotate(
+            cobb_conflict=Case(
+                When(cobb_disagreement="", then=Value(0)), default=Value(1), output_field=IntegerField()
+            ),
         )
     )
     if predicted_label:
@@ -121,7 +177,7 @@ def review_queue_for_user(
         queue = queue.filter(uploaded_at__lte=now - timedelta(days=min_age_days))
     if max_age_days is not None:
         queue = queue.filter(uploaded_at__gte=now - timedelta(days=max_age_days))
-    return queue.order_by("-priority", "uncertainty", "uploaded_at", "id")
+    return queue.order_by("-cobb_conflict", "-priority", "uncertainty", "uploaded_at", "id")
 
 
 def review_queue_next(*, user, after_radiograph_id: int | None = None) -> Radiograph | None:

@@ -49,6 +49,9 @@ def review_queue(request: HttpRequest) -> HttpResponse:
         max_age_days=_days(request.GET.get("max_age_days")),
     )
     page = Paginator(queue, 25).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    for item in page.object_list:
+        item.cobb_reason = selectors.cobb_disagreement_reason(item, blind=blind)
     active = model_version_get_active()
     return render(
         request,

@@ -82,8 +82,8 @@ def make_radiograph(case: Case, *, data: bytes | None = None, seed: int = 0) -> 
         content_type="image/png",
         sha256=hashlib.sha256(data).hexdigest(),
         size_bytes=len(data),
-        width=160,
-        height=240,
+        width=_size(data)[0],
+        height=_size(data)[1],
         # Synthetic pixels with no text: free of burned-in annotation, so training may use it.
         burned_in_annotation=BurnedInAnnotation.NO,
         uploaded_by=case.owner,
@@ -134,11 +134,66 @@ def landmark_checkpoint_bytes(*, seed: int = 0) -> bytes:
     return _CHECKPOINTS[key]
 
 
+# The tiny model trained on two synthetic films places their vertebrae in order but its spacing
+# is rougher than a real model's, so the test checkpoint widens that one limit (everything
+# else, the ordering check included, is the engine's default).
+MEASURING_LIMITS = {"min_spacing_ratio": 0.2, "max_spacing_ratio": 3.0}
+
+
+def measuring_landmark_checkpoint_bytes() -> bytes:
+    """A landmark checkpoint trained (seeded, ~15 s on one thread) on two synthetic films, which
+    measures `synthetic_film_png(0)`: a real trained model, not a stand-in."""
+    key = ("landmarks", "measuring")
+    if key in _CHECKPOINTS:
+        return _CHECKPOINTS[key]
+    import torch
+
+    from inference.engine import MeasurabilityThresholds
+    from tests.engine.landmark_fixtures import TINY, film_sample
+    from training.engine.landmarks import LandmarkTrainConfig, train_landmarks
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        limits = {**MeasurabilityThresholds().to_dict(), **MEASURING_LIMITS}
+        config = LandmarkTrainConfig(max_epochs=60, extra_metadata={"measurability": limits}, **TINY)
+        buffer = io.BytesIO()
+        train_landmarks([film_sample(s) for s in range(2)], config, checkpoint=buffer)
+    finally:
+        torch.set_num_threads(threads)
+    _CHECKPOINTS[key] = buffer.getvalue()
+    return _CHECKPOINTS[key]
+
+
+def synthetic_film_png(seed: int = 0) -> bytes:
+    """A synthetic AP "spine" (tests.engine.landmark_fixtures) as PNG bytes."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.engine.landmark_fixtures import synthetic_film
+
+    gray, _ = synthetic_film(seed)
+    buffer = io.BytesIO()
+    Image.fromarray((gray * 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def make_active_landmark_version(*, seed: int = 0, data: bytes | None = None) -> ModelVersion:
     version, _ = model_version_register(
         data=data or landmark_checkpoint_bytes(seed=seed), kind=ModelKind.LANDMARKS
     )
     return model_version_activate(model_version=version, user=None, reason="test")
+
+
+def _size(data: bytes) -> tuple[int, int]:
+    """The image's (width, height); 160 x 240 for bytes that are no image (hostile uploads)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        return Image.open(io.BytesIO(data)).size
+    except (UnidentifiedImageError, OSError):
+        return 160, 240
 
 
 def make_model_version_row(*, name: str = "rows-only", active: bool = True,
@@ -174,3 +229,33 @@ def make_finished_prediction(radiograph, version, *, label="scoliosis", confiden
         error="" if status == "succeeded" else "The image could not be read: test",
         finished_at=timezone.now(),
     )
+
+
+def make_finished_measurement(radiograph, version=None, *, angle: float | None = 23.4,
+                              not_measured: str = "", status: str = "succeeded", overlay: bool = True):
+    """A finished Measurement row (measured with `angle`, or not measured with the reason)."""
+    from django.utils import timezone
+
+    from inference.engine import severity_band
+    from inference.models import Measurement
+
+    version = version or make_model_version_row(
+        name=f"landmarks-{uuid.uuid4().hex[:6]}", kind=ModelKind.LANDMARKS, active=False
+    )
+    measured = status == "succeeded" and not not_measured and angle is not None
+    # A column of 17 boxes 20 px tall, in the stored image's pixels.
+    landmarks = [[x, 10 + 22 * v + dy] for v in range(17) for dy in (0, 20) for x in (60, 100)]
+    measurement = Measurement.objects.create(
+        radiograph=radiograph, model_version=version, status=status,
+        cobb_pt=angle if measured else None, cobb_mt=5.0 if measured else None,
+        cobb_tl=3.0 if measured else None, largest_angle=angle if measured else None,
+        largest_upper="T6" if measured else "", largest_lower="T11" if measured else "",
+        largest_apex="T9" if measured else "", curve_type="C" if measured else "",
+        severity=severity_band(angle) if measured else "",
+        landmarks=landmarks if measured else None, not_measured=not_measured,
+        error="" if status == "succeeded" else "The landmark model could not be loaded: test",
+        finished_at=timezone.now(),
+    )
+    if measured and overlay:
+        measurement.overlay.save("overlay.png", ContentFile(png_bytes(seed=9)))
+    return measurement
