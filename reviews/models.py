@@ -54,6 +54,10 @@ class MeasurementCorrection(models.Model):
     radiograph = models.ForeignKey(
         "cases.Radiograph", on_delete=models.CASCADE, related_name="measurement_corrections"
     )
+    # The model's measurement the reviewer started from (kept if that row goes).
+    measurement = models.ForeignKey(
+        "inference.Measurement", on_delete=models.SET_NULL, null=True, blank=True, related_name="corrections"
+    )
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="measurement_corrections"
     )

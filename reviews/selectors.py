@@ -326,13 +326,6 @@ def agreement_report(
 # --- measurement corrections ----------------------------------------------------------------------
 
 
-def measurement_latest_for_radiograph(radiograph: Radiograph):
-    """The model's latest measurement of the film (what a correction starts from), or None."""
-    from inference.models import Measurement
-
-    return Measurement.objects.filter(radiograph=radiograph).order_by("-created_at", "-id").first()
-
-
 def measurement_correction_latest(*, radiograph: Radiograph, reviewer=None) -> MeasurementCorrection | None:
     """The film's latest correction (what the case shows), or that reviewer's latest."""
     corrections = radiograph.measurement_corrections.select_related("reviewer")
