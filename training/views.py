@@ -24,7 +24,8 @@ from training.runs.hyperparameters import HYPERPARAMETERS, LANDMARK_HYPERPARAMET
 from training.runs.landmark_dataset import LandmarkDataMissing, evaluation_fold, landmark_data_check
 
 REFRESH_SECONDS = 3
-SUMMARY_KEYS = ["macro_f1", "accuracy", "balanced_accuracy", "ece", "ood_flag_rate", "n"]
+SUMMARY_KEYS = ["macro_f1", "accuracy", "balanced_accuracy", "ece", "ood_flag_rate",
+                "largest_mae", "measured_share", "smape", "n"]  # classifier, then landmark figures
 
 
 def _bounded(name: str, **kwargs) -> forms.Field:

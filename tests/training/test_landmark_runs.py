@@ -117,7 +117,7 @@ def test_out_of_bounds_landmark_hyperparameter_is_refused(landmark_data, admin_u
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_admin_starts_landmark_run_and_worker_registers_the_gated_candidate(
-    landmark_data, training_worker, admin_user, api_as
+    landmark_data, training_worker, admin_user, api_as, client_as
 ):
     response = api_as(admin_user).post("/api/v1/training-runs/", {"kind": "landmarks"}, format="json")
     assert response.status_code == 202, response.json()
@@ -140,6 +140,8 @@ def test_admin_starts_landmark_run_and_worker_registers_the_gated_candidate(
     assert version.status == ModelVersionStatus.CANDIDATE and not done.evaluation["promoted"]
     assert model_version_get_active(ModelKind.LANDMARKS) is None
     assert "kept as candidate for an admin to activate" in done.log_tail
+    page = client_as(admin_user).get(reverse("training:run_detail", args=[done.pk])).content.decode()
+    assert "largest_mae" in page and "measured_share" in page and "Passed the promotion gate" in page
 
 
 @pytest.mark.slow
