@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from inference.models import Prediction, PredictionStatus
+from inference.models import Measurement, Prediction, PredictionStatus
 from inference.services import predictions_requeue
 
 
@@ -24,6 +24,21 @@ class PredictionAdmin(admin.ModelAdmin):
         for prediction in Prediction.objects.filter(pk__in=[pk for pk, _ in requeued]):
             self.log_change(request, prediction, f"Re-queued by {request.user.get_username()} (attempts reset).")
         messages.info(request, f"{len(requeued)} prediction(s) re-queued.")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Measurement)
+class MeasurementAdmin(admin.ModelAdmin):
+    """Read-only: a measurement is the landmark model's output (a stuck one is re-sent by the
+    sweep)."""
+
+    list_display = ("id", "radiograph", "model_version", "status", "largest_angle", "largest_upper",
+                    "largest_lower", "not_measured", "attempts", "created_at", "finished_at")
+    list_filter = ("status", "severity", "model_version")
+    search_fields = ("id", "radiograph__id", "celery_task_id")
+    readonly_fields = [f.name for f in Measurement._meta.fields]
 
     def has_add_permission(self, request) -> bool:
         return False

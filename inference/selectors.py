@@ -87,11 +87,18 @@ def prediction_panel_context(*, radiograph: Radiograph, prediction: Prediction |
             ((label, prediction.probabilities.get(label, 0.0)) for label in labels),
             key=lambda item: -item[1],
         )
-    finished = prediction is not None and prediction.is_finished
+    measurement = measurement_latest_for_radiograph(radiograph)
+    # The panel keeps polling until both parts are done: the measurement is chained after the
+    # prediction, so it arrives a moment later.
+    finished = prediction is not None and prediction.is_finished and (
+        measurement is None or measurement.is_finished
+    )
     return {
         "radiograph": radiograph,
         "prediction": prediction,
         "finished": finished,
+        **measurement_panel_context(measurement=measurement, prediction=prediction),
+        "cobb_layer_id": f"cobb-layer-{radiograph.pk}",
         "probabilities": [
             {"label": label, "percent": round(p * 100, 1)} for label, p in probabilities
         ],
@@ -156,3 +163,71 @@ def measurement_summary(measurement: Measurement | None) -> str:
         f"{measurement.largest_lower}, apex {measurement.largest_apex}, "
         f"{measurement.curve_type}-curve: {severity_in_words(measurement.severity)}"
     )
+
+
+# --- the measurement on the radiograph page ---------------------------------------------------
+
+OUTLINE_COLOUR = "#50c8ff"
+ENDPLATE_COLOUR = "#ffaa00"
+
+
+def _endplate(corners: list, upper: bool, extend: float = 0.8) -> list[list[float]]:
+    """The upper (TL-TR) or lower (BL-BR) endplate, extended sideways so the angle reads."""
+    (ax, ay), (bx, by) = (corners[0], corners[1]) if upper else (corners[2], corners[3])
+    dx, dy = bx - ax, by - ay
+    return [[ax - dx * extend, ay - dy * extend], [bx + dx * extend, by + dy * extend]]
+
+
+def cobb_layer_shapes(measurement: Measurement | None) -> list[dict] | None:
+    """The film viewer's "Cobb" vector layer (static/viewer/viewer.js shapes, in the stored
+    image's pixels, so it stays on the anatomy at every zoom): the 17 vertebra outlines, the
+    endplate lines of the largest curve's end vertebrae, and the angle values. None when the
+    film was not measured."""
+    if measurement is None or not measurement.measured or not measurement.landmarks:
+        return None
+    from inference.engine.cobb import VERTEBRAE  # plain Python: no torch
+
+    vertebrae = [measurement.landmarks[4 * i: 4 * i + 4] for i in range(len(VERTEBRAE))]
+    shapes: list[dict] = [
+        {"type": "polyline", "points": [v[0], v[1], v[3], v[2]], "closed": True,
+         "color": OUTLINE_COLOUR, "width": 1.5}
+        for v in vertebrae
+    ]
+    upper = vertebrae[VERTEBRAE.index(measurement.largest_upper)]
+    lower = vertebrae[VERTEBRAE.index(measurement.largest_lower)]
+    apex = vertebrae[VERTEBRAE.index(measurement.largest_apex)]
+    top, bottom = _endplate(upper, upper=True), _endplate(lower, upper=False)
+    shapes += [
+        {"type": "polyline", "points": top, "color": ENDPLATE_COLOUR, "width": 3},
+        {"type": "polyline", "points": bottom, "color": ENDPLATE_COLOUR, "width": 3},
+        {"type": "text", "x": top[1][0], "y": top[1][1], "text": measurement.largest_upper,
+         "color": ENDPLATE_COLOUR, "size": 13},
+        {"type": "text", "x": bottom[1][0], "y": bottom[1][1], "text": measurement.largest_lower,
+         "color": ENDPLATE_COLOUR, "size": 13},
+        {"type": "text", "x": max(p[0] for p in apex) + 10, "y": sum(p[1] for p in apex) / 4,
+         "text": f"Cobb {measurement.largest_angle:.1f}\u00b0", "color": "#ffffff", "size": 15},
+    ]
+    return shapes
+
+
+def class_and_angle_disagree(*, prediction: Prediction | None, measurement: Measurement | None) -> str:
+    """On a measured film a largest angle of 10 deg or more is scoliosis evidence; the words
+    for a class that says otherwise ("" when they agree or either is missing)."""
+    if prediction is None or prediction.status != PredictionStatus.SUCCEEDED or prediction.out_of_distribution:
+        return ""
+    evidence = measurement.scoliosis_evidence if measurement is not None else None
+    if evidence is True and prediction.label == "normal":
+        return "The class is normal but the measured Cobb angle is 10\u00b0 or more: a reviewer will look first."
+    if evidence is False and prediction.label == "scoliosis":
+        return "The class is scoliosis but the measured Cobb angle is under 10\u00b0: a reviewer will look first."
+    return ""
+
+
+def measurement_panel_context(*, measurement: Measurement | None, prediction: Prediction | None) -> dict:
+    return {
+        "measurement": measurement,
+        "measurement_severity": severity_in_words(measurement.severity) if measurement else "",
+        "cobb_layer": cobb_layer_shapes(measurement),
+        "cobb_conflict": class_and_angle_disagree(prediction=prediction, measurement=measurement),
+        "overlay_url": measurement_overlay_path(measurement) if measurement else None,
+    }

@@ -27,7 +27,7 @@ from inference.measuring import (
     measurements_send,
 )
 from inference.models import Prediction, PredictionStatus
-from registry.models import ModelVersion
+from registry.models import ModelKind, ModelVersion
 from registry.selectors import model_version_get_active
 from scoliosis_portal.roles import user_is_admin
 
@@ -64,6 +64,8 @@ def predictions_enqueue_for_radiographs(
     """
     ids = sorted({int(i) for i in radiograph_ids})
     version = model_version or model_version_get_active()
+    if version is not None and version.kind != ModelKind.CLASSIFIER:
+        raise ValueError(f"model version {version.pk} is a {version.kind} model, not a classifier")
     if version is None:
         logger.warning("no active model version; %d radiograph(s) wait for one", len(ids))
         with transaction.atomic():
@@ -115,7 +117,12 @@ def model_version_reread_open_cases(*, model_version: ModelVersion, user) -> int
     ids = list(
         Radiograph.objects.exclude(case__status=CaseStatus.REVIEWED).values_list("pk", flat=True)
     )
-    if ids:
+    if ids and model_version.kind == ModelKind.LANDMARKS:
+        # A landmark model re-measures; the classifier's answers stay as they are.
+        with transaction.atomic():
+            created = measurements_create_for_radiographs(radiograph_ids=ids, model_version=model_version)
+            transaction.on_commit(lambda: measurements_send(created.values()), robust=True)
+    elif ids:
         predictions_enqueue_for_radiographs(radiograph_ids=ids, model_version=model_version)
     return len(ids)
 

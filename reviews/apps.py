@@ -29,3 +29,7 @@ class ReviewsConfig(AppConfig):
         # The radiograph API and page show the reviewer's corrected Cobb angle (cases.hooks).
         hooks.radiograph_measurement_correction_payload_register(_correction_for_radiograph)
         hooks.radiograph_page_partial_register("review/_measurement_correction.html")
+        # The case report prints each film's Cobb measurement.
+        from reviews.report import cobb_report_measurements, report_measurement_provider_register
+
+        report_measurement_provider_register(cobb_report_measurements)

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from cases.access import model_answer_hidden
 from cases.downloads import radiograph_thumbnail_ensure
 from cases.models import Case, CaseReportExport, Radiograph
 from reviews.film_states import FilmState, film_states_for_case
@@ -54,6 +55,32 @@ def report_measurement_provider_register(provider: MeasurementProvider) -> None:
 
 def _measurements(radiograph: Radiograph) -> list[ReportMeasurement]:
     return [m for provider in _measurement_providers for m in provider(radiograph)]
+
+
+def cobb_report_measurements(radiograph: Radiograph) -> list[ReportMeasurement]:
+    """The landmark model's Cobb measurement of the film (registered in ReviewsConfig.ready):
+    the largest curve with its end vertebrae, apex and severity, then the two other curves; or
+    one "not measured" line with the reason."""
+    from inference.models import PredictionStatus
+    from inference.selectors import measurement_latest_for_radiograph, severity_in_words
+
+    m = measurement_latest_for_radiograph(radiograph)
+    if m is None:
+        return []
+    source = f"model {m.model_version.name}"
+    if m.status in (PredictionStatus.QUEUED, PredictionStatus.RUNNING):
+        return [ReportMeasurement("Cobb angle", None, "\u00b0", source, "still being measured")]
+    if m.status == PredictionStatus.FAILED:
+        return [ReportMeasurement("Cobb angle", None, "\u00b0", source, "the measurement failed")]
+    if m.not_measured:
+        return [ReportMeasurement("Cobb angle", None, "\u00b0", source, m.not_measured)]
+    largest = (f"Cobb angle, largest curve ({m.largest_upper}\u2013{m.largest_lower}, apex "
+               f"{m.largest_apex}, {m.curve_type}-shaped; {severity_in_words(m.severity)})")
+    return [
+        ReportMeasurement(largest, m.largest_angle, "\u00b0", source),
+        ReportMeasurement("Cobb angle, second curve", m.cobb_mt, "\u00b0", source),
+        ReportMeasurement("Cobb angle, third curve", m.cobb_tl, "\u00b0", source),
+    ]
 
 
 # --- rendering ----------------------------------------------------------------------------------
@@ -94,7 +121,9 @@ def case_report_html(*, user, case: Case, films: list[FilmState]) -> str:
                 ReportFilm(
                     state=film,
                     thumbnail=_thumbnail_data_uri(film.radiograph),
-                    measurements=_measurements(film.radiograph),
+                    # Measurements are the model's answer too: blind reading hides them.
+                    measurements=[] if model_answer_hidden(user=user, radiograph=film.radiograph)
+                    else _measurements(film.radiograph),
                 )
                 for film in films
             ],

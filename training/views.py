@@ -114,7 +114,7 @@ def _comparison(request: HttpRequest, versions: list) -> list[dict]:
         if version is not None:
             chosen.append(version)
     if not chosen:
-        chosen = [v for v in versions if v.status == ModelVersionStatus.ACTIVE][:1]
+        chosen = [v for v in versions if v.status == ModelVersionStatus.ACTIVE and v.kind == ModelKind.CLASSIFIER][:1]
         chosen += [v for v in versions if v.status == ModelVersionStatus.CANDIDATE][:1]
     return [
         {

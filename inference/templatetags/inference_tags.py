@@ -1,6 +1,10 @@
 from django import template
 
-from inference.selectors import prediction_latest_for_radiograph, prediction_panel_context
+from inference.selectors import (
+    measurement_latest_for_radiograph,
+    prediction_latest_for_radiograph,
+    prediction_panel_context,
+)
 
 register = template.Library()
 
@@ -16,7 +20,8 @@ def prediction_panel(radiograph):
 @register.simple_tag
 def prediction_finished(radiograph) -> bool:
     prediction = prediction_latest_for_radiograph(radiograph)
-    return prediction is None or prediction.is_finished
+    measurement = measurement_latest_for_radiograph(radiograph)
+    return (prediction is None or prediction.is_finished) and (measurement is None or measurement.is_finished)
 
 
 @register.simple_tag

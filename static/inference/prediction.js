@@ -1,13 +1,21 @@
 // Progressive enhancement for the prediction panel: poll the fragment until the model is done
 // (the page also refreshes itself without JavaScript), and announce the panel's heat-map to the
-// film viewer (static/viewer/viewer.js), which draws it as a layer over the film.
+// film viewer (static/viewer/viewer.js), which draws it as a layer over the film; likewise the
+// Cobb measurement's vector shapes (vertebra outlines, endplates, angle; in image pixels), which
+// the panel carries as JSON once the measurement has arrived.
 (function () {
   "use strict";
+  function cobbShapes(panel) {
+    var data = panel.querySelector("#cobb-layer-" + panel.dataset.radiographId);
+    if (!data) return null;
+    try { return JSON.parse(data.textContent); } catch (e) { return null; }
+  }
   function announce(panel) {
     document.dispatchEvent(new CustomEvent("prediction:panel", {
       detail: {
         radiographId: panel.dataset.radiographId,
         heatmapUrl: panel.dataset.heatmapUrl || null,
+        cobbShapes: cobbShapes(panel),
         finished: panel.dataset.finished === "true",
       },
     }));

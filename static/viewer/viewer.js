@@ -635,6 +635,13 @@
     } else if (this._layer("heatmap")) {
       this.removeLayer("heatmap");
     }
+    // The Cobb measurement: a vector layer the clinician toggles; a later poll keeps the
+    // clinician's choice of visibility.
+    if (detail.cobbShapes && detail.cobbShapes.length) {
+      this.addLayer("cobb", { shapes: detail.cobbShapes, label: "Cobb" });
+    } else if (this._layer("cobb")) {
+      this.removeLayer("cobb");
+    }
   };
 
   document.addEventListener("prediction:panel", function (event) {

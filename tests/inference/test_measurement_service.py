@@ -79,3 +79,26 @@ def test_sweep_requeues_stuck_measurements_and_fails_hopeless_ones(
     hopeless.refresh_from_db()
     assert stuck.status == "queued" and stuck.celery_task_id != "t-1"
     assert hopeless.status == "failed" and "Gave up" in hopeless.error
+
+
+def test_rereading_open_cases_with_a_landmark_model_remeasures_and_leaves_predictions(
+    admin_user, case, model_version, django_capture_on_commit_callbacks
+):
+    from inference.models import Prediction
+
+    radiograph = support.make_radiograph(case)
+    landmarks = support.make_active_landmark_version()
+    with django_capture_on_commit_callbacks(execute=False):
+        count = services.model_version_reread_open_cases(model_version=landmarks, user=admin_user)
+
+    assert count == 1
+    assert Measurement.objects.get(radiograph=radiograph).model_version == landmarks
+    assert not Prediction.objects.filter(radiograph=radiograph).exists()
+
+
+def test_a_landmark_model_is_never_queued_as_a_classifier(case):
+    landmarks = support.make_active_landmark_version()
+    with pytest.raises(ValueError, match="not a classifier"):
+        services.predictions_enqueue_for_radiographs(
+            radiograph_ids=[support.make_radiograph(case).pk], model_version=landmarks
+        )

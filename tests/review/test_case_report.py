@@ -134,3 +134,27 @@ def test_admin_reads_the_export_trail_but_cannot_edit_it(admin_user, clinician, 
     assert clinician.username in admin.get("/admin/cases/casereportexport/").content.decode()
     assert admin.post(f"/admin/cases/casereportexport/{record.pk}/delete/", {"post": "yes"}).status_code == 403
     assert CaseReportExport.objects.filter(pk=record.pk).exists()
+
+
+def test_the_cobb_measurement_is_printed_in_the_pdf(clinician, reported):
+    first, second, third = reported.radiographs.order_by("id")
+    support.make_finished_measurement(first, angle=31.26, overlay=False)
+    support.make_finished_measurement(third, not_measured="out of distribution")
+
+    response = _page(clinician).get(f"/cases/{reported.pk}/report.pdf")
+
+    text = " ".join(_text(response.content).split())
+    # (The PDF may break a line at the hyphen of "C-shaped".)
+    assert "Cobb angle, largest curve (T6–T11, apex T9, C-" in text
+    assert "Moderate: brace (25–40°)): 31.3°" in text
+    assert "Cobb angle, second curve: 5.0°" in text
+    assert "Cobb angle: not measured (out of distribution)" in text
+
+
+def test_a_blind_reviewer_gets_no_cobb_measurement_in_the_report(reviewer, reported):
+    first = reported.radiographs.order_by("id").first()
+    support.make_finished_measurement(first, angle=31.26, overlay=False)
+
+    html = case_report_html(user=reviewer, case=reported, films=film_states_for_case(user=reviewer, case=reported))
+
+    assert "31.3" not in html and "Cobb angle" not in html
