@@ -56,10 +56,20 @@
     this.output = section.querySelector('[data-field="cobb-angle"]');
     this.ends = section.querySelector('[data-field="cobb-ends"]');
     viewer.addLayer("cobb-edit", { label: "Cobb (edit)", shapes: [] });
+    this.modelLayerHidden = false;
+    this._hideModelLayer();
     this._bind();
     this.update();
     section.cobbEditor = this;
   }
+
+  // The model's own Cobb layer (viewer.js, "cobb") starts hidden under the editor's, once: the
+  // reviewer may turn it back on to compare.
+  CobbEditor.prototype._hideModelLayer = function () {
+    if (this.modelLayerHidden || !this.viewer._layer("cobb")) return;
+    this.viewer.setLayerVisible("cobb", false);
+    this.modelLayerHidden = true;
+  };
 
   CobbEditor.prototype.angle = function () { return cobbAngle(this.points, this.upper, this.lower); };
 
@@ -139,6 +149,8 @@
     window.addEventListener("pointerup", release);
     window.addEventListener("pointercancel", release);
     document.addEventListener("keydown", function (event) { self._key(event); });
+    // The viewer's own listener (registered first) has added the model's layer by now.
+    document.addEventListener("prediction:panel", function () { self._hideModelLayer(); });
   };
 
   CobbEditor.prototype._key = function (event) {

@@ -34,6 +34,10 @@ def test_reviewer_drags_an_endplate_saves_and_the_clinician_sees_the_new_angle(
     page = _page_as(browser, live_server, reviewer)
     page.goto(f"{live_server.url}/inference/review/radiographs/{film.pk}/")
     page.wait_for_function("() => document.querySelector('[data-cobb-editor]')?.cobbEditor")
+    assert page.get_by_label("Show Cobb (edit)").is_checked()
+    # The model's own Cobb layer, once the panel hands it over, starts hidden under the editor's.
+    page.wait_for_function("() => document.querySelector('.film-viewer').filmViewer.layerNames().includes('cobb')")
+    assert not page.get_by_label("Show Cobb", exact=True).is_checked()
     before = page.evaluate(ANGLE)
     assert before == pytest.approx(30.0, abs=0.05)  # the model's T4-L1 curve
     save = page.get_by_role("button", name="Save measurement")

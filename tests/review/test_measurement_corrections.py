@@ -154,3 +154,13 @@ def test_corrected_films_join_landmark_training_grouped_by_patient(read_film, re
     assert np.allclose(corrected[0].points * [read_film.width, read_film.height], straighter_landmarks(), atol=0.01)
     assert corrected[0].angles[0] == pytest.approx(15.0, abs=0.01)
     assert data.counts["base_train"] == 2 and data.counts["base_evaluation"] == 1
+
+
+def test_case_report_prints_the_reviewers_angle_before_the_models(read_film, reviewer):
+    from reviews.report import cobb_report_measurements
+
+    measurement_correction_submit(radiograph=read_film, reviewer=reviewer, landmarks=straighter_landmarks().tolist())
+    lines = cobb_report_measurements(read_film)
+    assert lines[0].name.startswith("Cobb angle, reviewer's correction (T4\u2013L1")
+    assert lines[0].value == pytest.approx(15.0, abs=0.01) and lines[0].source.startswith("reviewer")
+    assert lines[1].value == pytest.approx(30.0, abs=0.05)  # the model's, kept beside it
