@@ -153,8 +153,8 @@ def measurement_correction_submit(
 
     1. Reviewers only, and only once the model's answer is theirs to see (blind reading: after
        their own read is saved); the caller has checked they may see the radiograph.
-    2. Landmarks default to the latest correction's, else the model's measurement's: choosing
-       other end vertebrae alone is a correction too.
+    2. Landmarks default to this reviewer's last correction's, else the model's measurement's
+       (never another reviewer's): choosing other end vertebrae alone is a correction too.
     3. The angles are the server's: the engine's three Cobb angles from the landmarks, and the
        curve between the chosen end vertebrae (or, with none chosen, the largest curve).
     """

@@ -1,15 +1,19 @@
 """A reviewer corrects a Cobb measurement on the reading page, in real headless Chromium at
 1366x768: drags an endplate's end on the film's "Cobb (edit)" layer, sees the angle follow,
 moves an end vertebra with the keyboard, saves; the server's angle equals the one shown, and
-the clinician's radiograph page shows the reviewer's angle."""
+the clinician's radiograph page shows the reviewer's angle.
+
+With UPDATE_SCREENSHOTS=1 it also writes the README's screenshot of the editor."""
 from __future__ import annotations
+
+import os
 
 import pytest
 
 from reviews.models import MeasurementCorrection
 from reviews.services import review_submit
 from tests.browser.chromium import requires_chromium
-from tests.browser.test_film_viewer import _page_as
+from tests.browser.test_film_viewer import SCREENSHOTS, _page_as
 from tests.factories import CaseFactory
 from tests.review.cobb_support import (
     landmark_model_version_fixture,  # noqa: F401 - fixture
@@ -48,11 +52,15 @@ def test_reviewer_drags_an_endplate_saves_and_the_clinician_sees_the_new_angle(
     page.mouse.move(x, y)
     page.mouse.down()
     for step in range(1, 6):
-        page.mouse.move(x, y + 6 * step)  # drag L1's lower endplate end down: its tilt (-18 deg) shrinks
+        page.mouse.move(x, y + 3 * step)  # drag L1's lower endplate end down: its tilt (-18 deg) shrinks
     page.mouse.up()
     dragged = page.evaluate(ANGLE)
     assert dragged < before - 1.0, (before, dragged)
     assert page.locator('[data-field="cobb-angle"]').inner_text() == f"{dragged:.1f}°"
+
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "cobb-correction.png"))
 
     page.locator(".fv-canvas").focus()
     page.keyboard.press("[")  # upper end vertebra one up: T3

@@ -27,6 +27,22 @@ def curve_landmarks(tilts=TILTS) -> np.ndarray:
     return synthetic_landmarks(tilts, lateral)
 
 
+def film_png(points: np.ndarray) -> bytes:
+    """A dark, noisy film with a bright vertebra drawn at each 4 corners: no patient's image."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(7)
+    image = Image.fromarray(rng.normal(30, 6, (FILM_HEIGHT, FILM_WIDTH)).clip(0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    for quad in points.reshape(17, 4, 2):
+        draw.polygon([tuple(quad[0]), tuple(quad[1]), tuple(quad[3]), tuple(quad[2])], fill=190)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def measured_radiograph(case, model_version, landmarks=None):
     """A film, the classifier's answer and the landmark model's measurement of it (the engine's
     geometry on `landmarks`)."""
@@ -34,11 +50,11 @@ def measured_radiograph(case, model_version, landmarks=None):
     from registry.models import ModelKind, ModelVersion
     from tests.inference.support import make_finished_prediction, make_model_version_row
 
-    radiograph = RadiographFactory(case=case, width=FILM_WIDTH, height=FILM_HEIGHT)
+    points = curve_landmarks() if landmarks is None else landmarks
+    radiograph = RadiographFactory(case=case, width=FILM_WIDTH, height=FILM_HEIGHT, image_bytes=film_png(points))
     classifier = ModelVersion.objects.filter(kind=ModelKind.CLASSIFIER).first() or make_model_version_row(
         name="classifier-rows-only")
     make_finished_prediction(radiograph, classifier, label="scoliosis", confidence=0.9)
-    points = curve_landmarks() if landmarks is None else landmarks
     m = cobb_angles(points, image_height=FILM_HEIGHT)
     Measurement.objects.create(
         radiograph=radiograph, model_version=model_version, status=PredictionStatus.SUCCEEDED,
