@@ -6,10 +6,11 @@ import time
 
 import pytest
 
-from cases.hooks import radiographs_uploaded
+from cases.services import radiograph_upload
 from inference.measuring import OUT_OF_DISTRIBUTION
 from inference.models import Measurement, Prediction, PredictionStatus
 from registry.models import ModelVersion
+from tests.factories import upload
 from tests.inference import support
 from tests.inference.test_worker import clean_broker, worker  # noqa: F401 - fixtures
 
@@ -24,9 +25,8 @@ def landmark_version(db):
 
 
 def _upload(case) -> int:
-    radiograph = support.make_radiograph(case, data=support.synthetic_film_png(0))
-    # What an upload sends once its transaction has committed.
-    radiographs_uploaded.send(sender=None, radiograph_ids=[radiograph.pk])
+    # The upload service itself: it sends `radiographs_uploaded` once its transaction commits.
+    (radiograph,) = radiograph_upload(user=case.owner, case=case, files=[upload(support.synthetic_film_png(0), "ap.png")])
     return radiograph.pk
 
 
