@@ -77,6 +77,7 @@ class RadiographSerializer(serializers.ModelSerializer):
     measurement = serializers.SerializerMethodField()
     confirmed_label = serializers.SerializerMethodField()
     reads = serializers.SerializerMethodField()
+    measurement_correction = serializers.SerializerMethodField()
     burned_in_flagged = serializers.BooleanField(
         read_only=True,
         help_text="Text may be burned into the pixels and no admin has cleared the film: it is "
@@ -89,7 +90,8 @@ class RadiographSerializer(serializers.ModelSerializer):
             "id", "case", "patient_sex", "patient_age_band", "image_url", "thumbnail_url",
             "dicom_url", "width", "height",
             "content_type", "source_format", "bit_depth", "size_bytes", "uploaded_at",
-            "prediction", "measurement", "confirmed_label", "reads", "burned_in_annotation", "burned_in_flagged",
+            "prediction", "measurement", "confirmed_label", "reads", "measurement_correction",
+            "burned_in_annotation", "burned_in_flagged",
         ]
         read_only_fields = fields
 
@@ -153,6 +155,15 @@ class RadiographSerializer(serializers.ModelSerializer):
         if request is None:
             return []
         return hooks.radiograph_reads_payload(radiograph=radiograph, user=request.user)
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_measurement_correction(self, radiograph: Radiograph) -> dict | None:
+        # A reviewer's corrected Cobb measurement (the reviews app registers it; its selector
+        # decides which this user may see). It is a read of the model's answer: withheld with it.
+        request = self.context.get("request")
+        if request is None or model_answer_hidden(user=request.user, radiograph=radiograph):
+            return None
+        return hooks.radiograph_measurement_correction_payload(radiograph=radiograph, user=request.user)
 
 
 class CaseListSerializer(serializers.ModelSerializer):

@@ -12,7 +12,8 @@ radiograph still waits for the model, its readers' labels), that app registers h
 | `radiograph_prediction_payload` | inference: the prediction as the API shows it | None |
 | `radiograph_measurement_payload` | inference: the Cobb measurement as the API shows it | None |
 | `radiograph_reads_payload` | reviews: the reads this user may see | [] |
-| `radiograph_page_partials` | inference: the prediction panel template | none |
+| `radiograph_measurement_correction_payload` | reviews: the latest Cobb correction this user may see | None |
+| `radiograph_page_partials` | inference: the prediction panel template; reviews: the reviewer's corrected Cobb angle | none |
 | `film_states_for_case(s)` | reviews: each film's badge (pending, model answer, outlier, confirmed, corrected, disputed) | the films, with no badge |
 """
 from __future__ import annotations
@@ -31,6 +32,7 @@ PayloadProvider = Callable[..., Any]
 _awaiting_model: AwaitingModel | None = None
 _prediction_payload: PayloadProvider | None = None
 _reads_payload: PayloadProvider | None = None
+_correction_payload: PayloadProvider | None = None
 _page_partials: list[str] = []
 
 
@@ -82,6 +84,18 @@ def radiograph_reads_payload(*, radiograph, user) -> list[dict]:
     if _reads_payload is None:
         return []
     return _reads_payload(radiograph=radiograph, user=user)
+
+
+def radiograph_measurement_correction_payload_register(provider: PayloadProvider) -> None:
+    """`provider(*, radiograph, user) -> dict | None`: the reviewer's latest Cobb correction."""
+    global _correction_payload
+    _correction_payload = provider
+
+
+def radiograph_measurement_correction_payload(*, radiograph, user) -> dict | None:
+    if _correction_payload is None:
+        return None
+    return _correction_payload(radiograph=radiograph, user=user)
 
 
 def radiograph_page_partial_register(template_name: str) -> None:

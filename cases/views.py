@@ -154,7 +154,8 @@ def radiograph_detail(request: HttpRequest, radiograph_id: int) -> HttpResponse:
     return render(
         request,
         "cases/radiograph_detail.html",
-        {"radiograph": radiograph, "case": radiograph.case, "prediction_partial": _prediction_partial()},
+        {"radiograph": radiograph, "case": radiograph.case, "prediction_partial": _prediction_partial(),
+         "more_partials": hooks.radiograph_page_partials()[1:]},
     )
 
 

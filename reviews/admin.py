@@ -2,7 +2,7 @@
 Reads change through the review queue's services, so agreement and confirmation stay in step."""
 from django.contrib import admin
 
-from reviews.models import Review
+from reviews.models import MeasurementCorrection, Review
 from scoliosis_portal.admin_history import HistoryReadOnlyAdmin
 
 
@@ -15,6 +15,25 @@ class ReviewAdmin(HistoryReadOnlyAdmin):
     readonly_fields = [f.name for f in Review._meta.fields]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(MeasurementCorrection)
+class MeasurementCorrectionAdmin(admin.ModelAdmin):
+    """Every correction is its own row (the history of a film's measurement), read-only here."""
+
+    list_display = ["id", "radiograph", "reviewer", "largest_angle", "upper_end", "lower_end", "created_at"]
+    search_fields = ["radiograph__id", "reviewer__username"]
+    list_select_related = ["radiograph", "reviewer"]
+    readonly_fields = [f.name for f in MeasurementCorrection._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:

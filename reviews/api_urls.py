@@ -17,5 +17,10 @@ urlpatterns = [
         apis.RadiographAdjudicationApi.as_view(),
         name="radiograph_adjudication",
     ),
+    path(
+        "radiographs/<int:radiograph_id>/measurement-corrections/",
+        apis.RadiographMeasurementCorrectionsApi.as_view(),
+        name="radiograph_measurement_corrections",
+    ),
     path("agreement/", apis.AgreementApi.as_view(), name="agreement"),
 ]

@@ -267,3 +267,42 @@ class AgreementApi(APIView):
         report = selectors.agreement_report(since=since, until=until, model_version=version)
         report.pop("rows")
         return Response(report)
+
+
+class MeasurementCorrectionInputSerializer(serializers.Serializer):
+    landmarks = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        required=False, min_length=68, max_length=68,
+        help_text="68 [x, y] pairs in the stored film's pixels (T1-L5, 4 corners each: TL, TR, BL, BR). "
+                  "Omitted: your last correction's, else the model's.",
+    )
+    upper_end = serializers.CharField(required=False, allow_blank=True, default="", max_length=4)
+    lower_end = serializers.CharField(required=False, allow_blank=True, default="", max_length=4)
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class RadiographMeasurementCorrectionsApi(APIView):
+    """GET: the latest Cobb correction of a radiograph you may see (null if none). POST
+    (reviewers, after their own read under blind reading): a correction; the server computes
+    every angle from the landmarks and end vertebrae, and answers the stored result."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, radiograph_id: int) -> Response:
+        radiograph = radiograph_get_for_user(user=request.user, radiograph_id=radiograph_id)
+        if model_answer_hidden(user=request.user, radiograph=radiograph):
+            return Response({"correction": None})
+        return Response({"correction": selectors.measurement_correction_payload(radiograph=radiograph, user=request.user)})
+
+    @extend_schema(request=MeasurementCorrectionInputSerializer, responses={201: dict})
+    def post(self, request: Request, radiograph_id: int) -> Response:
+        if not user_is_reviewer(request.user):
+            raise PermissionDenied("Only reviewers may correct measurements.")
+        radiograph = radiograph_get_for_user(user=request.user, radiograph_id=radiograph_id)
+        payload = MeasurementCorrectionInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            services.measurement_correction_submit(radiograph=radiograph, reviewer=request.user, **payload.validated_data)
+        except (DjangoPermissionDenied, DjangoValidationError) as exc:
+            _raise_as_drf(exc)
+        body = selectors.measurement_correction_payload(radiograph=radiograph, user=request.user)
+        return Response(body, status=status.HTTP_201_CREATED)

@@ -64,23 +64,38 @@ def cobb_report_measurements(radiograph: Radiograph) -> list[ReportMeasurement]:
     from inference.models import PredictionStatus
     from inference.selectors import measurement_latest_for_radiograph, severity_in_words
 
+    corrected = _corrected_line(radiograph)
     m = measurement_latest_for_radiograph(radiograph)
     if m is None:
-        return []
+        return corrected
     source = f"model {m.model_version.name}"
     if m.status in (PredictionStatus.QUEUED, PredictionStatus.RUNNING):
-        return [ReportMeasurement("Cobb angle", None, "\u00b0", source, "still being measured")]
+        return [*corrected, ReportMeasurement("Cobb angle", None, "\u00b0", source, "still being measured")]
     if m.status == PredictionStatus.FAILED:
-        return [ReportMeasurement("Cobb angle", None, "\u00b0", source, "the measurement failed")]
+        return [*corrected, ReportMeasurement("Cobb angle", None, "\u00b0", source, "the measurement failed")]
     if m.not_measured:
-        return [ReportMeasurement("Cobb angle", None, "\u00b0", source, m.not_measured)]
+        return [*corrected, ReportMeasurement("Cobb angle", None, "\u00b0", source, m.not_measured)]
     largest = (f"Cobb angle, largest curve ({m.largest_upper}\u2013{m.largest_lower}, apex "
                f"{m.largest_apex}, {m.curve_type}-shaped; {severity_in_words(m.severity)})")
     return [
+        *corrected,
         ReportMeasurement(largest, m.largest_angle, "\u00b0", source),
         ReportMeasurement("Cobb angle, second curve", m.cobb_mt, "\u00b0", source),
         ReportMeasurement("Cobb angle, third curve", m.cobb_tl, "\u00b0", source),
     ]
+
+
+def _corrected_line(radiograph: Radiograph) -> list[ReportMeasurement]:
+    """The reviewer's latest correction, printed first: it is the angle the case goes by."""
+    from inference.selectors import severity_in_words
+    from reviews.selectors import measurement_correction_latest
+
+    c = measurement_correction_latest(radiograph=radiograph)
+    if c is None:
+        return []
+    name = (f"Cobb angle, reviewer's correction ({c.upper_end}\u2013{c.lower_end}, apex {c.apex}; "
+            f"{severity_in_words(c.severity)})")
+    return [ReportMeasurement(name, c.largest_angle, "\u00b0", f"reviewer, {c.created_at:%Y-%m-%d}")]
 
 
 # --- rendering ----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from cases.models import UNGRADABLE, Radiograph
 from inference.models import SCOLIOSIS_MIN_ANGLE_DEG, Measurement, Prediction, PredictionStatus
 from registry.models import ModelVersion
 from registry.selectors import model_version_get_active
-from reviews.models import Review
+from reviews.models import MeasurementCorrection, Review
 from scoliosis_portal.roles import user_is_admin, user_is_reviewer
 
 
@@ -321,3 +321,68 @@ def agreement_report(
         "pooled_kappa": cohen_kappa(pooled),
         "pooled_pairs": len(pooled),
     }
+
+
+# --- measurement corrections ----------------------------------------------------------------------
+
+
+def measurement_correction_latest(*, radiograph: Radiograph, reviewer=None) -> MeasurementCorrection | None:
+    """The film's latest correction (what the case shows), or that reviewer's latest."""
+    corrections = radiograph.measurement_corrections.select_related("reviewer")
+    if reviewer is not None:
+        corrections = corrections.filter(reviewer=reviewer)
+    return corrections.order_by("-created_at", "-id").first()
+
+
+def measurement_corrections_visible_for_radiograph(*, radiograph: Radiograph, user) -> QuerySet:
+    """Corrections of a film the user may see, newest first (the caller checked the film itself),
+    by the rule of reads: admins all; reviewers their own (another's would anchor them); the
+    clinician who owns the case all."""
+    corrections = radiograph.measurement_corrections.select_related("reviewer").order_by("-created_at", "-id")
+    if user_is_admin(user):
+        return corrections
+    if user_is_reviewer(user):
+        return corrections.filter(reviewer=user)
+    if radiograph.case.owner_id == user.pk:
+        return corrections
+    return corrections.none()
+
+
+def measurement_correction_payload(*, radiograph: Radiograph, user) -> dict | None:
+    """The latest correction this user may see, as the radiograph API shows it, with the number
+    of corrections before it (the history); reviewer names as for reads."""
+    visible = measurement_corrections_visible_for_radiograph(radiograph=radiograph, user=user)
+    latest = visible.first()
+    if latest is None:
+        return None
+    show_reader = user_is_admin(user) or user_is_reviewer(user)
+    return {
+        "id": latest.pk,
+        "largest": {"angle": latest.largest_angle, "upper": latest.upper_end, "lower": latest.lower_end,
+                    "apex": latest.apex},
+        "cobb": {"pt": latest.cobb_pt, "mt": latest.cobb_mt, "tl": latest.cobb_tl},
+        "curve_type": latest.curve_type,
+        "severity": latest.severity,
+        "ends_chosen": latest.ends_chosen,
+        "landmarks": latest.landmarks,
+        "measurement": latest.measurement_id,
+        "reviewer": latest.reviewer.get_username() if show_reader else None,
+        "comment": latest.comment,
+        "created_at": latest.created_at,
+        "corrections": visible.count(),
+    }
+
+
+def measurement_corrections_latest_per_radiograph() -> list[MeasurementCorrection]:
+    """Each corrected film's latest correction, for landmark retraining: films that may carry
+    identifying text no admin has cleared stay out, as they do for label retraining."""
+    films = Radiograph.objects.free_of_burned_in_text().values("pk")
+    corrections = (
+        MeasurementCorrection.objects.filter(radiograph__in=films)
+        .select_related("radiograph", "radiograph__case")
+        .order_by("radiograph_id", "-created_at", "-id")
+    )
+    latest: dict[int, MeasurementCorrection] = {}
+    for correction in corrections.iterator(chunk_size=200):
+        latest.setdefault(correction.radiograph_id, correction)
+    return list(latest.values())

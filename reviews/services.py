@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -9,8 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from cases.models import UNGRADABLE, Radiograph
-from reviews.models import Review
-from reviews.selectors import label_choices_for_radiograph
+from inference.selectors import measurement_latest_for_radiograph
+from reviews.models import MeasurementCorrection, Review
+from reviews.selectors import label_choices_for_radiograph, measurement_correction_latest
 from scoliosis_portal.roles import user_is_admin, user_is_reviewer, user_may_adjudicate
 
 
@@ -114,3 +116,78 @@ def radiograph_adjudicate(*, radiograph: Radiograph, admin, label: str, reason: 
 
         case_status_refresh(case_id=locked.case_id)
     return locked
+
+
+# --- measurement corrections -----------------------------------------------------------------------
+
+
+def _landmarks_checked(landmarks, radiograph: Radiograph) -> list[list[float]]:
+    """68 finite [x, y] pairs on the film (a small margin allowed: a corner may sit at its edge)."""
+    from inference.engine.cobb import NUM_LANDMARKS
+
+    try:
+        points = [[float(x), float(y)] for x, y in landmarks]
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"landmarks": "Give 68 [x, y] pairs of numbers."}) from exc
+    if len(points) != NUM_LANDMARKS:
+        raise ValidationError({"landmarks": f"Give {NUM_LANDMARKS} [x, y] pairs, not {len(points)}."})
+    margin = 0.05 * max(radiograph.width, radiograph.height)
+    for x, y in points:
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise ValidationError({"landmarks": "Landmarks must be finite numbers."})
+        if not (-margin <= x <= radiograph.width + margin and -margin <= y <= radiograph.height + margin):
+            raise ValidationError({"landmarks": "A landmark lies outside the film."})
+    return points
+
+
+def measurement_correction_submit(
+    *,
+    radiograph: Radiograph,
+    reviewer,
+    landmarks: list | None = None,
+    upper_end: str = "",
+    lower_end: str = "",
+    comment: str = "",
+) -> MeasurementCorrection:
+    """A reviewer's correction of the film's Cobb measurement, stored with who and when.
+
+    1. Reviewers only, and only once the model's answer is theirs to see (blind reading: after
+       their own read is saved); the caller has checked they may see the radiograph.
+    2. Landmarks default to this reviewer's last correction's, else the model's measurement's
+       (never another reviewer's): choosing other end vertebrae alone is a correction too.
+    3. The angles are the server's: the engine's three Cobb angles from the landmarks, and the
+       curve between the chosen end vertebrae (or, with none chosen, the largest curve).
+    """
+    from cases.access import model_answer_hidden
+    from inference.engine.cobb import cobb_angles, curve_between, severity_band
+
+    if not user_is_reviewer(reviewer):
+        raise PermissionDenied("Only reviewers may correct measurements.")
+    if model_answer_hidden(user=reviewer, radiograph=radiograph):
+        raise PermissionDenied("Save your own read of this film before correcting its measurement.")
+    measurement = measurement_latest_for_radiograph(radiograph)
+    if landmarks is None:
+        landmarks = _starting_landmarks(radiograph, reviewer, measurement)
+    points = _landmarks_checked(landmarks, radiograph)
+    try:
+        angles = cobb_angles(points, image_height=radiograph.height)
+        chosen = bool(upper_end or lower_end)
+        curve = curve_between(points, upper_end, lower_end) if chosen else angles.largest
+    except ValueError as exc:
+        raise ValidationError({"landmarks": str(exc)}) from exc
+    return MeasurementCorrection.objects.create(
+        radiograph=radiograph, measurement=measurement, reviewer=reviewer, landmarks=points,
+        upper_end=curve.upper, lower_end=curve.lower, ends_chosen=chosen, apex=curve.apex,
+        largest_angle=curve.angle, cobb_pt=angles.pt, cobb_mt=angles.mt, cobb_tl=angles.tl,
+        curve_type=angles.curve_type, severity=severity_band(curve.angle), comment=(comment or "").strip(),
+    )
+
+
+def _starting_landmarks(radiograph: Radiograph, reviewer, measurement) -> list:
+    # The reviewer's own last correction, else the model's: never another reviewer's.
+    latest = measurement_correction_latest(radiograph=radiograph, reviewer=reviewer)
+    if latest is not None:
+        return latest.landmarks
+    if measurement is not None and measurement.landmarks:
+        return measurement.landmarks
+    raise ValidationError({"landmarks": "The film has no measured landmarks to start from; place all 68."})

@@ -1,6 +1,8 @@
 """Pages of review: the queue, the reading page (blind mode, keyboard), the agreement page."""
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -8,12 +10,16 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from cases.access import blind_reading_applies, model_answer_hidden
 from cases.selectors import radiograph_get_for_user
-from inference.selectors import prediction_latest_for_radiograph, prediction_panel_context
+from inference.selectors import (
+    measurement_latest_for_radiograph,
+    prediction_latest_for_radiograph,
+    prediction_panel_context,
+)
 from registry.models import ModelVersion
 from registry.selectors import model_version_get_active
 from reviews import selectors, services
@@ -108,11 +114,55 @@ def review_read(request: HttpRequest, radiograph_id: int) -> HttpResponse:
             ],
             "error": error,
             "next_url": _next_url(request, radiograph.pk),
+            "cobb_editor": None if hidden else _cobb_editor_context(radiograph, request.user),
         }
     )
     response = render(request, "review/read.html", context, status=400 if error else 200)
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+def _cobb_editor_context(radiograph, user) -> dict | None:
+    """What the Cobb layer starts from: this reviewer's last correction, else the model's
+    measurement; None when neither has landmarks (a film the model did not measure)."""
+    mine = selectors.measurement_correction_latest(radiograph=radiograph, reviewer=user)
+    measurement = measurement_latest_for_radiograph(radiograph)
+    if mine is not None:
+        landmarks, upper, lower = mine.landmarks, mine.upper_end, mine.lower_end
+    elif measurement is not None and measurement.landmarks:
+        landmarks, upper, lower = measurement.landmarks, measurement.largest_upper, measurement.largest_lower
+    else:
+        return None
+    return {
+        "landmarks": json.dumps(landmarks),
+        "upper": upper,
+        "lower": lower,
+        "mine": mine,
+        "model_angle": getattr(measurement, "largest_angle", None),
+    }
+
+
+@login_required
+@require_POST
+def measurement_correct(request: HttpRequest, radiograph_id: int) -> HttpResponse:
+    """The reading page's Cobb form: landmarks (JSON) and end vertebrae as the editor left them."""
+    _require_reviewer(request)
+    radiograph = radiograph_get_for_user(user=request.user, radiograph_id=radiograph_id)
+    try:
+        landmarks = json.loads(request.POST.get("landmarks") or "null")
+        correction = services.measurement_correction_submit(
+            radiograph=radiograph, reviewer=request.user, landmarks=landmarks,
+            upper_end=request.POST.get("upper", ""), lower_end=request.POST.get("lower", ""),
+            comment=request.POST.get("comment", ""),
+        )
+    except json.JSONDecodeError:
+        messages.error(request, "The measurement was not saved: the landmarks were not readable.")
+    except ValidationError as exc:
+        messages.error(request, "The measurement was not saved: " + "; ".join(exc.messages))
+    else:
+        messages.success(request, f"Measurement saved: {correction.largest_angle:.1f}° "
+                                  f"({correction.upper_end}–{correction.lower_end}).")
+    return redirect("reviews:review_read", radiograph_id=radiograph.pk)
 
 
 def _next_url(request: HttpRequest, current_id: int) -> str:

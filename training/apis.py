@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from inference.services import model_version_reread_open_cases
 from registry import selectors as registry_selectors
 from registry.apis import Pagination, validation_error
+from registry.models import ModelKind
 from training.models import TrainingRun
 from training.runs import selectors, services
 
@@ -30,7 +31,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = TrainingRun
         fields = [
-            "id", "status", "progress", "epoch", "total_epochs", "metrics", "history",
+            "id", "kind", "status", "progress", "epoch", "total_epochs", "metrics", "history",
             "log_tail", "error", "hyperparameters", "base_model_version", "dataset",
             "evaluation", "model_version", "cancel_requested", "started_by", "created_at",
             "started_at", "finished_at",
@@ -46,6 +47,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
 
 
 class TrainingRunStartSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ModelKind.choices, required=False, default=ModelKind.CLASSIFIER)
     base_model_version = serializers.IntegerField(required=False, allow_null=True)
     hyperparameters = serializers.DictField(required=False, default=dict)
 
@@ -85,6 +87,7 @@ class TrainingRunListCreateApi(APIView):
             run = services.training_run_start(
                 user=request.user, base_model_version=base,
                 hyperparameters=data.validated_data.get("hyperparameters"),
+                kind=data.validated_data["kind"],
             )
         except services.TrainingRunConflict as exc:
             raise Conflict(str(exc)) from exc

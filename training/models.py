@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from registry.models import ModelVersion
+from registry.models import ModelKind, ModelVersion
 
 
 class TrainingRunStatus(models.TextChoices):
@@ -29,6 +29,8 @@ class TrainingRun(models.Model):
         default=TrainingRunStatus.QUEUED,
         db_index=True,
     )
+    # What the run trains: the classifier, or the vertebra landmark model (Cobb angles).
+    kind = models.CharField(max_length=16, choices=ModelKind.choices, default=ModelKind.CLASSIFIER)
     # The queue the run occupies. At most one live (queued or running) run per queue: the
     # partial unique constraint below refuses a second one even under concurrent requests.
     queue = models.CharField(max_length=32, default=TRAINING_QUEUE, editable=False)

@@ -6,6 +6,7 @@ app_name = "training"
 urlpatterns: list = [
     path("", views.models_page, name="models"),
     path("runs/", views.training_run_start, name="run_start"),
+    path("runs/landmarks/", views.landmark_training_run_start, name="landmark_run_start"),
     path("runs/<int:training_run_id>/", views.training_run_detail, name="run_detail"),
     path("runs/<int:training_run_id>/cancel/", views.training_run_cancel, name="run_cancel"),
     path("models/rollback/", views.model_version_rollback, name="rollback"),

@@ -22,16 +22,21 @@ from registry.risks import ModelVersionActivationRisky, model_version_activation
 from training.runs import selectors, services
 from training.runs.dataset import training_data_problems_now
 from training.runs.export import confirmed_labels_export
-from training.runs.hyperparameters import HYPERPARAMETERS
+from training.runs.hyperparameters import HYPERPARAMETERS, LANDMARK_HYPERPARAMETERS
+from training.runs.landmark_dataset import LandmarkDataMissing, landmark_data_check
 
 REFRESH_SECONDS = 3
-SUMMARY_KEYS = ["macro_f1", "accuracy", "balanced_accuracy", "ece", "ood_flag_rate", "n"]
+SUMMARY_KEYS = ["macro_f1", "accuracy", "balanced_accuracy", "ece", "ood_flag_rate",
+                "largest_mae", "measured_share", "smape", "n"]  # classifier, then landmark figures
 METRIC_NAMES = {
     "macro_f1": "Macro-F1",
     "accuracy": "Accuracy",
     "balanced_accuracy": "Balanced accuracy",
     "ece": "Calibration error (ECE)",
     "ood_flag_rate": "Spine films called out of distribution",
+    "largest_mae": "Largest angle, mean absolute error (°)",
+    "measured_share": "Films measured",
+    "smape": "SMAPE of the three angles",
     "n": "Films evaluated",
 }
 
@@ -49,8 +54,10 @@ def metric_value(key: str, value) -> str:
         return "–"
     if key == "n":
         return str(int(value))
-    if key == "ood_flag_rate":
+    if key in ("ood_flag_rate", "measured_share"):
         return f"{float(value):.1%}"
+    if key == "largest_mae":
+        return f"{float(value):.1f}"
     return f"{float(value):.3f}"
 
 
@@ -83,6 +90,36 @@ class TrainingRunStartForm(forms.Form):
         defaults = services.hyperparameters_clean({})
         for name in ("epochs", "batch_size", "learning_rate", "input_size", "start_from", "outlier_exposure"):
             self.fields[name].initial = defaults[name]
+
+
+def _landmark_bounded(name: str, **kwargs) -> forms.Field:
+    default, low, high, kind = LANDMARK_HYPERPARAMETERS[name]
+    field = forms.IntegerField if kind is int else forms.FloatField
+    return field(min_value=low, max_value=high, initial=default, **kwargs)
+
+
+class LandmarkTrainingRunStartForm(forms.Form):
+    """The landmark run's main knobs; the rest keep the recipe's values (training.engine.recipe)."""
+
+    minutes = _landmark_bounded("minutes", label="Training time budget (minutes)")
+    batch_size = _landmark_bounded("batch_size")
+    learning_rate = _landmark_bounded("learning_rate")
+    seed = _landmark_bounded("seed")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A deployment's TRAINING_LANDMARK_DEFAULT_HYPERPARAMETERS, if any, over the recipe.
+        defaults = services.landmark_hyperparameters_clean({})
+        for name, field in self.fields.items():
+            field.initial = defaults[name]
+
+
+def _landmark_data_problem() -> str | None:
+    try:
+        landmark_data_check()
+    except LandmarkDataMissing as exc:
+        return str(exc)
+    return None
 
 
 class ReasonForm(forms.Form):
@@ -208,6 +245,28 @@ def training_run_start(request: HttpRequest) -> HttpResponse:
         messages.error(request, "; ".join(exc.messages))
         return redirect("training:models")
     messages.success(request, f"Training run #{run.pk} queued.")
+    return redirect("training:run_detail", training_run_id=run.pk)
+
+
+@login_required
+@require_POST
+def landmark_training_run_start(request: HttpRequest) -> HttpResponse:
+    selectors.training_run_list_for_user(user=request.user)  # admins only, before anything is read
+    form = LandmarkTrainingRunStartForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The run was not started: " + "; ".join(
+            f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return redirect("training:models")
+    try:
+        run = services.training_run_start(user=request.user, kind=ModelKind.LANDMARKS,
+                                          hyperparameters=dict(form.cleaned_data))
+    except services.TrainingRunConflict as exc:
+        messages.error(request, str(exc))
+        return redirect("training:models")
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+        return redirect("training:models")
+    messages.success(request, f"Landmark training run #{run.pk} queued.")
     return redirect("training:run_detail", training_run_id=run.pk)
 
 

@@ -145,6 +145,21 @@ def apex_index(centres: np.ndarray, upper: int, lower: int) -> int:
     return upper + 1 + int(np.argmax(distance))
 
 
+def curve_between(landmarks: Any, upper: str, lower: str) -> Curve:
+    """The curve a reader chose: the angle between two named vertebrae's axes (the same formula
+    as the largest angle), with the apex between them. Raises ValueError for unknown names, an
+    upper vertebra not above the lower one, or degenerate landmarks."""
+    points = as_landmark_array(landmarks)
+    if upper not in VERTEBRAE or lower not in VERTEBRAE:
+        raise ValueError(f"end vertebrae must be among {VERTEBRAE[0]}-{VERTEBRAE[-1]}")
+    top, bottom = VERTEBRAE.index(upper), VERTEBRAE.index(lower)
+    if top >= bottom:
+        raise ValueError("the upper end vertebra must lie above the lower one")
+    angle = float(pairwise_angles(vertebra_axes(points))[top, bottom])
+    apex = apex_index(vertebra_centres(points), top, bottom)
+    return Curve(angle, upper, lower, VERTEBRAE[apex])
+
+
 def cobb_angles(landmarks: Any, image_height: float) -> CobbMeasurement:
     """The three challenge angles plus the largest curve, its type and severity band.
 

@@ -320,6 +320,26 @@ TRAINING_TORCH_THREADS = env.int("TRAINING_TORCH_THREADS", default=2)
 TRAINING_PRETRAINED = env.bool("TRAINING_PRETRAINED", default=True)
 # Defaults of the admin's hyper-parameter form/API (bounded in training.runs.services).
 TRAINING_DEFAULT_HYPERPARAMETERS = env.json("TRAINING_DEFAULT_HYPERPARAMETERS", default={})
+
+# --- Landmark (Cobb angle) training runs (issue 13, point 4) -----------------------------------
+# The shared AASCE folder (labels.csv + images); a landmark run refuses to start without it.
+TRAINING_LANDMARK_DATA_DIR = env(
+    "TRAINING_LANDMARK_DATA_DIR", default=str(BASE_DIR.parent / "shared" / "data" / "aasce")
+)
+# The fixed, patient-grouped evaluation part: this `fold` of labels.csv, plus this share of the
+# reviewer-corrected films' patients (chosen by a hash of the patient, so it never reshuffles).
+TRAINING_LANDMARK_EVALUATION_FOLD = env.int("TRAINING_LANDMARK_EVALUATION_FOLD", default=0)
+TRAINING_LANDMARK_CORRECTED_EVALUATION_SHARE = env.float(
+    "TRAINING_LANDMARK_CORRECTED_EVALUATION_SHARE", default=0.2
+)
+# Gate against the active landmark model: the largest angle's MAE may rise by at most this many
+# degrees, and the share of films measured may fall by at most this much.
+TRAINING_LANDMARK_PROMOTION_MAX_MAE_RISE = env.float("TRAINING_LANDMARK_PROMOTION_MAX_MAE_RISE", default=0.5)
+TRAINING_LANDMARK_PROMOTION_MAX_MEASURED_DROP = env.float(
+    "TRAINING_LANDMARK_PROMOTION_MAX_MEASURED_DROP", default=0.02
+)
+# Defaults of the landmark run's hyper-parameters (bounded in training.runs.hyperparameters).
+TRAINING_LANDMARK_DEFAULT_HYPERPARAMETERS = env.json("TRAINING_LANDMARK_DEFAULT_HYPERPARAMETERS", default={})
 # --- end training runs -------------------------------------------------------------------------
 
 # --- Accounts: tokens, sessions, second factor, client address (issue 10, point 5) -------------

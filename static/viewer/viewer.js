@@ -19,7 +19,11 @@
 //             {type: "polyline", points: [[x, y], ...], closed, color, width},
 //             {type: "point", x, y, radius, color},
 //             {type: "text", x, y, text, color, size}]}
+//   setLayerShapes(name, shapes)      -> replace a vector layer's shapes (no control rebuild: for live edits)
+//   toImage(clientX, clientY) -> [x, y] image pixels; toClient(x, y) -> [clientX, clientY]
 //   whenReady() -> Promise resolved once the film is drawn
+// A layer editor (static/reviews/cobb_editor.js) listens for pointerdown on the root in the
+// capture phase and stops the event when it grabs a handle, so the viewer does not pan.
 (function () {
   "use strict";
 
@@ -444,6 +448,14 @@
     return [rect.left + this.view.tx + x * this.view.scale, rect.top + this.view.ty + y * this.view.scale];
   };
 
+  FilmViewer.prototype.toClient = function (x, y) { return this._toClient(x, y); };
+
+  // CSS pixels of the viewport -> image pixel coordinates.
+  FilmViewer.prototype.toImage = function (clientX, clientY) {
+    var rect = this.canvas.getBoundingClientRect();
+    return [(clientX - rect.left - this.view.tx) / this.view.scale, (clientY - rect.top - this.view.ty) / this.view.scale];
+  };
+
   FilmViewer.prototype.imageBox = function () {
     var a = this._toClient(0, 0);
     return { x: a[0], y: a[1], width: this.width * this.view.scale, height: this.height * this.view.scale };
@@ -491,6 +503,13 @@
     this._renderLayerControls();
     this._draw();
     return layer;
+  };
+
+  FilmViewer.prototype.setLayerShapes = function (name, shapes) {
+    var layer = this._layer(name);
+    if (!layer) return;
+    layer.shapes = shapes;
+    this._draw();
   };
 
   FilmViewer.prototype.removeLayer = function (name) {

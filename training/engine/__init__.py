@@ -32,6 +32,9 @@ _WHERE = {
     "train_landmarks": "landmarks",
     "SHIPPED_RECIPE": "recipe",
     "Recipe": "recipe",
+    "LANDMARK_RECIPE": "recipe",
+    "LandmarkRecipe": "recipe",
+    "evaluate_landmark_predictor": "landmark_evaluate",
 }
 
 __all__ = sorted(_WHERE)

@@ -66,3 +66,46 @@ def recipe_field_type(name: str) -> type:
     """int or float: the type of a Recipe field, for form fields and cleaning."""
     kind = {f.name: f.type for f in fields(Recipe)}[name]
     return int if kind in (int, "int") else float
+
+
+@dataclass(frozen=True)
+class LandmarkRecipe:
+    """The landmark model's platform defaults; `LandmarkTrainConfig` has the same values (a test
+    holds them equal). Time is the budget: epochs follow from it on a shared CPU."""
+
+    minutes: float = 35.0  # the training loop's wall clock
+    max_epochs: int = 200
+    input_size: int = 384  # canvas height
+    input_width: int = 192
+    head_width: int = 96
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    val_fraction: float = 0.1  # patient-grouped: sets the not-measured thresholds
+    seed: int = 0
+    warmup_steps: int = 50
+    freeze_stages: int = 2  # stem + first stages keep ImageNet weights
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+LANDMARK_RECIPE = LandmarkRecipe()
+
+LANDMARK_PLATFORM_BOUNDS: dict[str, Bounds] = {
+    "minutes": Bounds(0.1, 50.0),  # the task's soft limit is 55 min: decode and evaluation need the rest
+    "max_epochs": Bounds(1, 1000),
+    "input_size": Bounds(64, 768),
+    "input_width": Bounds(32, 384),
+    "head_width": Bounds(8, 256),
+    "batch_size": Bounds(1, 32),
+    "learning_rate": Bounds(1e-5, 1e-1),
+    "val_fraction": Bounds(0.0, 0.4),
+    "seed": Bounds(0, 2**31 - 1),
+    "warmup_steps": Bounds(1, 5000),
+    "freeze_stages": Bounds(0, 6),
+}
+
+
+def landmark_recipe_field_type(name: str) -> type:
+    kind = {f.name: f.type for f in fields(LandmarkRecipe)}[name]
+    return int if kind in (int, "int") else float

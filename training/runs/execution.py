@@ -19,7 +19,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from registry.models import ModelVersion
+from registry.models import ModelKind, ModelVersion
 from registry.risks import model_version_activation_risks
 from registry.selectors import model_version_get_active
 from registry.services import model_version_activate, model_version_register
@@ -118,7 +118,8 @@ def training_run_execute(*, training_run_id: int, task_id: str) -> TrainingRun |
     """Run one claimed training run to its end. Called by the task in the `training` worker.
 
     1. claim the row QUEUED -> RUNNING (a duplicate or late message claims nothing);
-    2. collect samples (base folder + confirmed radiographs) before the loop starts;
+    2. collect samples (base folder + confirmed radiographs; for a landmark run the AASCE
+       folder + reviewer-corrected films, training.runs.landmark_execution) before the loop starts;
     3. train with throttled progress writes and a cancel flag read in the callback;
     4. evaluate candidate and active model on the same evaluation set;
     5. register the candidate, apply the gate, activate it only if it passed.
@@ -218,6 +219,12 @@ def _train_config(hp: dict[str, Any], labels: list[str], run: TrainingRun, init_
 
 def _execute(run: TrainingRun, reporter: _ProgressReporter) -> None:
     from training.engine import train_model
+
+    if run.kind == ModelKind.LANDMARKS:
+        from training.runs.landmark_execution import landmark_run_execute
+
+        landmark_run_execute(run, reporter, cancelled=TrainingRunCancelled, data_error=TrainingDataError)
+        return
     from training.runs.dataset import training_data_collect, training_data_problems
 
     hp = hyperparameters_clean(run.hyperparameters)

@@ -112,3 +112,44 @@ def model_version_evaluate_gate(
         return GateDecision(False, failures, checks)
     f1_text = f"macro-F1 {cand_f1:.3f} vs active {act_f1:.3f}" if act_f1 is not None else "no active macro-F1"
     return GateDecision(True, [f1_text, "no class sensitivity fell beyond its margin"], checks)
+
+
+def landmark_model_version_evaluate_gate(*, candidate_metrics: dict, active_metrics: dict | None) -> GateDecision:
+    """Compare two landmark models measured on the same fixed evaluation films.
+
+    1. The candidate must measure at least one evaluation film (else it has no angle error).
+    2. No active landmark model (or it measured nothing): the candidate passes.
+    3. Its mean absolute error of the largest angle may not exceed the active model's by more
+       than TRAINING_LANDMARK_PROMOTION_MAX_MAE_RISE degrees.
+    4. Its share of films measured may not fall below the active model's by more than
+       TRAINING_LANDMARK_PROMOTION_MAX_MEASURED_DROP: refusing hard films must not buy a lower error.
+    """
+    cand_mae = _number(candidate_metrics, "largest_mae")
+    cand_share = _number(candidate_metrics, "measured_share") or 0.0
+    if cand_mae is None:
+        n = candidate_metrics.get("n", 0)
+        return GateDecision(False, [f"the candidate measured none of the {n} evaluation films"])
+    active_mae = _number(active_metrics or {}, "largest_mae")
+    if active_mae is None:
+        return GateDecision(True, [f"largest-angle MAE {cand_mae:.2f} deg, {cand_share:.0%} measured; "
+                                   "no active landmark model to compare with"])
+    active_share = _number(active_metrics, "measured_share") or 0.0
+    max_rise = _margin("TRAINING_LANDMARK_PROMOTION_MAX_MAE_RISE", 0.5)
+    max_drop = _margin("TRAINING_LANDMARK_PROMOTION_MAX_MEASURED_DROP", 0.02)
+    checks = {
+        "largest_mae": {"candidate": cand_mae, "active": active_mae, "rise": cand_mae - active_mae,
+                        "max_rise": max_rise},
+        "measured_share": {"candidate": cand_share, "active": active_share, "drop": active_share - cand_share,
+                           "max_drop": max_drop},
+    }
+    failures = []
+    if cand_mae - active_mae > max_rise + 1e-12:
+        failures.append(f"largest-angle MAE {cand_mae:.2f} deg is {cand_mae - active_mae:.2f} deg above the "
+                        f"active model's {active_mae:.2f} deg (allowed rise {max_rise:.2f} deg)")
+    if active_share - cand_share > max_drop + 1e-12:
+        failures.append(f"it measures {cand_share:.1%} of the evaluation films against the active model's "
+                        f"{active_share:.1%} (allowed drop {max_drop:.1%})")
+    if failures:
+        return GateDecision(False, failures, checks)
+    return GateDecision(True, [f"largest-angle MAE {cand_mae:.2f} deg vs active {active_mae:.2f} deg",
+                               f"{cand_share:.1%} measured vs active {active_share:.1%}"], checks)

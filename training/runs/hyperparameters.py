@@ -7,7 +7,14 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from training.engine.recipe import PLATFORM_BOUNDS, SHIPPED_RECIPE, recipe_field_type
+from training.engine.recipe import (
+    LANDMARK_PLATFORM_BOUNDS,
+    LANDMARK_RECIPE,
+    PLATFORM_BOUNDS,
+    SHIPPED_RECIPE,
+    landmark_recipe_field_type,
+    recipe_field_type,
+)
 
 # name -> (default, minimum, maximum, type): the shipped recipe's value and the platform's bounds,
 # both from training.engine.recipe. Bounds keep an admin from starting a run that cannot finish
@@ -32,13 +39,16 @@ CHOICES: dict[str, tuple[str, tuple[str, ...]]] = {
 def hyperparameters_clean(raw: dict | None) -> dict[str, Any]:
     """Defaults for what is missing; a readable ValidationError for what is out of bounds."""
     overrides = getattr(settings, "TRAINING_DEFAULT_HYPERPARAMETERS", {}) or {}
-    raw = dict(raw or {})
-    unknown = sorted(set(raw) - set(HYPERPARAMETERS) - set(CHOICES))
+    return _clean_numbers(dict(raw or {}), HYPERPARAMETERS, overrides, CHOICES)
+
+
+def _clean_numbers(raw: dict, numbers: dict, overrides: dict, choices: dict) -> dict[str, Any]:
+    unknown = sorted(set(raw) - set(numbers) - set(choices))
     if unknown:
         raise ValidationError({"hyperparameters": f"Unknown hyper-parameters: {', '.join(unknown)}."})
     clean: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    for name, (default, low, high, kind) in HYPERPARAMETERS.items():
+    for name, (default, low, high, kind) in numbers.items():
         value = raw.get(name, overrides.get(name, default))
         try:
             value = kind(value)
@@ -50,7 +60,7 @@ def hyperparameters_clean(raw: dict | None) -> dict[str, Any]:
         elif not low <= value <= high:
             errors[name] = f"Must be between {low} and {high}."
         clean[name] = value
-    for name, (default, allowed) in CHOICES.items():
+    for name, (default, allowed) in choices.items():
         value = raw.get(name, overrides.get(name, default))
         if value not in allowed:
             errors[name] = f"Must be one of: {', '.join(allowed)}."
@@ -58,3 +68,26 @@ def hyperparameters_clean(raw: dict | None) -> dict[str, Any]:
     if errors:
         raise ValidationError(errors)
     return clean
+
+
+# Landmark runs have their own knobs (landmark model, time budget): name -> (default, min, max, type).
+LANDMARK_HYPERPARAMETERS: dict[str, tuple[Any, Any, Any, type]] = {
+    name: (
+        getattr(LANDMARK_RECIPE, name),
+        landmark_recipe_field_type(name)(bounds.low),
+        landmark_recipe_field_type(name)(bounds.high),
+        landmark_recipe_field_type(name),
+    )
+    for name, bounds in LANDMARK_PLATFORM_BOUNDS.items()
+}
+
+
+# Train-time augmentation: off only to overfit a handful of films (tests, a smoke run).
+LANDMARK_CHOICES: dict[str, tuple[bool, tuple[bool, ...]]] = {"augment": (True, (True, False))}
+
+
+def landmark_hyperparameters_clean(raw: dict | None) -> dict[str, Any]:
+    """Like hyperparameters_clean, for a landmark run (TRAINING_LANDMARK_DEFAULT_HYPERPARAMETERS
+    overrides the defaults)."""
+    overrides = getattr(settings, "TRAINING_LANDMARK_DEFAULT_HYPERPARAMETERS", {}) or {}
+    return _clean_numbers(dict(raw or {}), LANDMARK_HYPERPARAMETERS, overrides, LANDMARK_CHOICES)

@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from registry.models import ModelVersion
+from registry.models import ModelKind, ModelVersion
 from registry.selectors import model_version_get_active
 from scoliosis_portal.roles import user_is_admin
 from training.models import LIVE_TRAINING_RUN_STATUSES, TrainingRun, TrainingRunStatus
@@ -27,7 +27,11 @@ from training.runs.execution import (
     trim_log_tail,
 )
 from training.runs.gate import GateDecision, model_version_evaluate_gate
-from training.runs.hyperparameters import HYPERPARAMETERS, hyperparameters_clean
+from training.runs.hyperparameters import (
+    HYPERPARAMETERS,
+    hyperparameters_clean,
+    landmark_hyperparameters_clean,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,23 +53,33 @@ def training_run_start(
     user,
     base_model_version: ModelVersion | None = None,
     hyperparameters: dict | None = None,
+    kind: str = ModelKind.CLASSIFIER,
 ) -> TrainingRun:
     """Create a queued run and send its task once the row is committed. Admins only.
 
-    Raises TrainingRunConflict when another run is queued or running (the database decides).
+    `kind` is what the run trains: the classifier, or the landmark model (from the shared
+    AASCE folder plus every reviewer-corrected film; refused with a ValidationError when that
+    folder is missing). Raises TrainingRunConflict when another run is queued or running (the
+    database decides: one live run on the training queue, whatever its kind).
     """
     _require_admin(user)
-    clean = hyperparameters_clean(hyperparameters)
-    base = base_model_version or model_version_get_active()
-    training_data_check(required_labels=list(base.labels) if base is not None else [])
+    if kind not in ModelKind.values:
+        raise ValidationError({"kind": f"Must be one of: {', '.join(ModelKind.values)}."})
+    clean, epochs = _clean_for_kind(kind, hyperparameters)
+    base = base_model_version or model_version_get_active(kind)
+    if base is not None and base.kind != kind:
+        raise ValidationError({"base_model_version": f"{base.name} is a {base.kind} model, not a {kind} model."})
+    if kind == ModelKind.CLASSIFIER:
+        training_data_check(required_labels=list(base.labels) if base is not None else [])
     task_id = uuid.uuid4().hex
     try:
         with transaction.atomic():
             run = TrainingRun.objects.create(
                 started_by=user,
+                kind=kind,
                 base_model_version=base,
                 hyperparameters=clean,
-                total_epochs=clean["epochs"],
+                total_epochs=epochs,
                 celery_task_id=task_id,
                 log_tail=timestamped_line("queued by " + user.get_username()),
             )
@@ -78,6 +92,22 @@ def training_run_start(
         ) from exc
     logger.info("training run %s queued by user %s", run.pk, user.pk)
     return run
+
+
+def _clean_for_kind(kind: str, hyperparameters: dict | None) -> tuple[dict, int]:
+    """Clean hyper-parameters, and the epoch count the row shows. A landmark run first checks
+    its data folder, so an admin learns at once (not from a failed run) that it is missing."""
+    if kind == ModelKind.LANDMARKS:
+        from training.runs.landmark_dataset import LandmarkDataMissing, landmark_data_check
+
+        try:
+            landmark_data_check()
+        except LandmarkDataMissing as exc:
+            raise ValidationError(str(exc)) from exc
+        clean = landmark_hyperparameters_clean(hyperparameters)
+        return clean, clean["max_epochs"]
+    clean = hyperparameters_clean(hyperparameters)
+    return clean, clean["epochs"]
 
 
 def _send_task(run_id: int, task_id: str) -> None:
@@ -133,6 +163,7 @@ __all__ = [
     "TrainingDataError",
     "TrainingRunConflict",
     "hyperparameters_clean",
+    "landmark_hyperparameters_clean",
     "model_version_evaluate_gate",
     "training_run_cancel",
     "training_run_execute",
