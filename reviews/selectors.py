@@ -100,6 +100,47 @@ def cobb_disagreement_reason(item: Radiograph, *, blind: bool) -> str:
     return f"class scoliosis but Cobb angle only {angle} (under 10\u00b0)"
 
 
+def _review_counts(*, user) -> dict:
+    """Annotations of the reads: whether this user read the film, how many reads, how many
+    distinct labels among them."""
+    per_radiograph = Review.objects.filter(radiograph=OuterRef("pk")).order_by().values("radiograph")
+    return {
+        "read_by_me": Exists(Review.objects.filter(radiograph=OuterRef("pk"), reviewer=user)),
+        "read_count": Coalesce(
+            Subquery(per_radiograph.annotate(n=Count("*")).values("n"), output_field=IntegerField()),
+            0,
+        ),
+        "distinct_read_labels": Coalesce(
+            Subquery(
+                per_radiograph.annotate(n=Count("label", distinct=True)).values("n"),
+                output_field=IntegerField(),
+            ),
+            0,
+        ),
+    }
+
+
+def _queue_ranking() -> dict:
+    """Annotations that rank the queue: failed reads, then out-of-distribution flags, then
+    readers' disagreement; the model's confidence; a class that disagrees with the Cobb angle."""
+    return {
+        "disagreement": Case(
+            When(distinct_read_labels__gt=1, then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
+        "priority": Case(
+            When(prediction_status=PredictionStatus.FAILED, then=Value(3)),
+            When(prediction_ood=True, then=Value(2)),
+            When(distinct_read_labels__gt=1, then=Value(1)),
+            default=Value(0),
+            output_field=IntegerField(),
+        ),
+        "uncertainty": Coalesce("prediction_confidence", Value(0.0), output_field=FloatField()),
+        "cobb_disagreement": _cobb_disagreement(),
+    }
+
+
 def review_queue_for_user(
     *,
     user,
@@ -113,13 +154,6 @@ def review_queue_for_user(
     first among equals. Empty for anyone but reviewers."""
     if not user_is_reviewer(user):
         return Radiograph.objects.none()
-    distinct_labels = (
-        Review.objects.filter(radiograph=OuterRef("pk"))
-        .order_by()
-        .values("radiograph")
-        .annotate(n=Count("label", distinct=True))
-        .values("n")
-    )
     queue = (
         Radiograph.objects.filter(confirmed_label="", archived_at=None, case__archived_at=None)
         .annotate(
@@ -128,42 +162,13 @@ def review_queue_for_user(
             prediction_confidence=_latest("confidence"),
             prediction_ood=_latest("out_of_distribution"),
             cobb_angle=_latest_measured("largest_angle"),
-            read_by_me=Exists(Review.objects.filter(radiograph=OuterRef("pk"), reviewer=user)),
-            read_count=Coalesce(
-                Subquery(
-                    Review.objects.filter(radiograph=OuterRef("pk"))
-                    .order_by()
-                    .values("radiograph")
-                    .annotate(n=Count("*"))
-                    .values("n"),
-                    output_field=IntegerField(),
-                ),
-                0,
-            ),
-            distinct_read_labels=Coalesce(
-                Subquery(distinct_labels, output_field=IntegerField()), 0
-            ),
+            **_review_counts(user=user),
         )
         .filter(
             prediction_status__in=[PredictionStatus.SUCCEEDED, PredictionStatus.FAILED],
             read_by_me=False,
         )
-        .annotate(
-            disagreement=Case(
-                When(distinct_read_labels__gt=1, then=Value(True)),
-                default=Value(False),
-                output_field=BooleanField(),
-            ),
-            priority=Case(
-                When(prediction_status=PredictionStatus.FAILED, then=Value(3)),
-                When(prediction_ood=True, then=Value(2)),
-                When(distinct_read_labels__gt=1, then=Value(1)),
-                default=Value(0),
-                output_field=IntegerField(),
-            ),
-            uncertainty=Coalesce("prediction_confidence", Value(0.0), output_field=FloatField()),
-            cobb_disagreement=_cobb_disagreement(),
-        )
+        .annotate(**_queue_ranking())
         .annotate(
             cobb_conflict=Case(
                 When(cobb_disagreement="", then=Value(0)), default=Value(1), output_field=IntegerField()
@@ -243,6 +248,75 @@ def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
     return (observed - expected) / (1 - expected)
 
 
+def _latest_predictions(radiographs: QuerySet[Radiograph], model_version: ModelVersion | None) -> list[Prediction]:
+    """Each confirmed (gradable) radiograph's latest succeeded prediction, of `model_version` if
+    given."""
+    predictions = Prediction.objects.filter(
+        status=PredictionStatus.SUCCEEDED,
+        radiograph__in=radiographs.exclude(confirmed_label="").exclude(confirmed_label=UNGRADABLE),
+    ).select_related("radiograph", "model_version")
+    if model_version is not None:
+        predictions = predictions.filter(model_version=model_version)
+    latest: dict[int, Prediction] = {}
+    for p in predictions.order_by("created_at", "id"):
+        latest[p.radiograph_id] = p
+    return list(latest.values())
+
+
+def _model_vs_confirmed(latest: list[Prediction]) -> dict:
+    """Confusion matrix (rows: confirmed label, columns: the model's) and sensitivity per class;
+    out-of-distribution answers gave no class and are counted apart."""
+    labels: list[str] = []
+    for p in latest:
+        for label in [*p.model_version.labels, p.radiograph.confirmed_label]:
+            if label not in labels:
+                labels.append(label)
+    matrix = {truth: dict.fromkeys(labels, 0) for truth in labels}
+    for p in latest:
+        if not p.out_of_distribution:
+            matrix[p.radiograph.confirmed_label][p.label] += 1
+    sensitivity = {}
+    for truth in labels:
+        total = sum(matrix[truth].values())
+        sensitivity[truth] = matrix[truth][truth] / total if total else None
+    compared = sum(sum(row.values()) for row in matrix.values())
+    correct = sum(matrix[k][k] for k in labels)
+    return {
+        "labels": labels,
+        "confusion_matrix": matrix,
+        "rows": [
+            {"truth": t, "cells": [matrix[t][p] for p in labels], "sensitivity": sensitivity[t]}
+            for t in labels
+        ],
+        "sensitivity": sensitivity,
+        "compared": compared,
+        "accuracy": correct / compared if compared else None,
+        "out_of_distribution": sum(p.out_of_distribution for p in latest),
+    }
+
+
+def _reader_vs_reader(radiographs: QuerySet[Radiograph]) -> dict:
+    """Cohen's kappa per pair of reviewers, and pooled over every pair of reads of one image."""
+    reads_by_radiograph: dict[int, dict[int, str]] = defaultdict(dict)
+    names: dict[int, str] = {}
+    for radiograph_id, reviewer_id, username, label in Review.objects.filter(
+        radiograph__in=radiographs
+    ).values_list("radiograph_id", "reviewer_id", "reviewer__username", "label"):
+        reads_by_radiograph[radiograph_id][reviewer_id] = label
+        names[reviewer_id] = username
+    pair_labels: dict[tuple[int, int], list[tuple[str, str]]] = defaultdict(list)
+    pooled: list[tuple[str, str]] = []
+    for reads in reads_by_radiograph.values():
+        for a, b in combinations(sorted(reads), 2):
+            pair_labels[(a, b)].append((reads[a], reads[b]))
+            pooled.append((reads[a], reads[b]))
+    pairs = [
+        {"reviewers": [names[a], names[b]], "images": len(items), "kappa": cohen_kappa(items)}
+        for (a, b), items in sorted(pair_labels.items())
+    ]
+    return {"reader_pairs": pairs, "pooled_kappa": cohen_kappa(pooled), "pooled_pairs": len(pooled)}
+
+
 def agreement_report(
     *,
     since: datetime | None = None,
@@ -258,68 +332,9 @@ def agreement_report(
         radiographs = radiographs.filter(uploaded_at__gte=since)
     if until:
         radiographs = radiographs.filter(uploaded_at__lt=until)
-
-    predictions = Prediction.objects.filter(
-        status=PredictionStatus.SUCCEEDED,
-        radiograph__in=radiographs.exclude(confirmed_label="").exclude(confirmed_label=UNGRADABLE),
-    ).select_related("radiograph", "model_version")
-    if model_version is not None:
-        predictions = predictions.filter(model_version=model_version)
-    latest: dict[int, Prediction] = {}
-    for p in predictions.order_by("created_at", "id"):
-        latest[p.radiograph_id] = p
-    labels: list[str] = []
-    for p in latest.values():
-        for label in [*p.model_version.labels, p.radiograph.confirmed_label]:
-            if label not in labels:
-                labels.append(label)
-    matrix = {truth: dict.fromkeys(labels, 0) for truth in labels}
-    for p in latest.values():
-        if not p.out_of_distribution:
-            matrix[p.radiograph.confirmed_label][p.label] += 1
-    ood_count = sum(p.out_of_distribution for p in latest.values())
-    sensitivity = {}
-    for truth in labels:
-        total = sum(matrix[truth].values())
-        sensitivity[truth] = matrix[truth][truth] / total if total else None
-    compared = sum(sum(row.values()) for row in matrix.values())
-    correct = sum(matrix[k][k] for k in labels)
-
-    reads_by_radiograph: dict[int, dict[int, str]] = defaultdict(dict)
-    names: dict[int, str] = {}
-    for radiograph_id, reviewer_id, username, label in Review.objects.filter(
-        radiograph__in=radiographs
-    ).values_list("radiograph_id", "reviewer_id", "reviewer__username", "label"):
-        reads_by_radiograph[radiograph_id][reviewer_id] = label
-        names[reviewer_id] = username
-    pair_labels: dict[tuple[int, int], list[tuple[str, str]]] = defaultdict(list)
-    pooled: list[tuple[str, str]] = []
-    for reads in reads_by_radiograph.values():
-        for a, b in combinations(sorted(reads), 2):
-            pair_labels[(a, b)].append((reads[a], reads[b]))
-            pooled.append((reads[a], reads[b]))
-    pairs = [
-        {
-            "reviewers": [names[a], names[b]],
-            "images": len(items),
-            "kappa": cohen_kappa(items),
-        }
-        for (a, b), items in sorted(pair_labels.items())
-    ]
     return {
-        "labels": labels,
-        "confusion_matrix": matrix,
-        "rows": [
-            {"truth": t, "cells": [matrix[t][p] for p in labels], "sensitivity": sensitivity[t]}
-            for t in labels
-        ],
-        "sensitivity": sensitivity,
-        "compared": compared,
-        "accuracy": correct / compared if compared else None,
-        "out_of_distribution": ood_count,
-        "reader_pairs": pairs,
-        "pooled_kappa": cohen_kappa(pooled),
-        "pooled_pairs": len(pooled),
+        **_model_vs_confirmed(_latest_predictions(radiographs, model_version)),
+        **_reader_vs_reader(radiographs),
     }
 
 
