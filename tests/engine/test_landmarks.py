@@ -236,7 +236,7 @@ def test_warm_started_first_step_has_the_loaded_models_loss(tiny_landmark_run, t
 def test_warm_start_refuses_a_checkpoint_of_another_shape(tiny_landmark_run, tmp_path):
     samples, _, data = tiny_landmark_run
     path = _write(tmp_path, data)
-    with pytest.raises(ValueError, match="init checkpoint"):
+    with pytest.raises(CheckpointError, match="init checkpoint"):
         train_landmarks(samples, LandmarkTrainConfig(**{**TINY, "time_budget_s": 0.0, "head_width": 24},
                                                      init_checkpoint=str(path)))
     classifier = tmp_path / "classifier.pt"

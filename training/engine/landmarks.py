@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from inference.engine.checkpoint import load_checkpoint, save_checkpoint
+from inference.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from inference.engine.cobb import NUM_LANDMARKS, NUM_VERTEBRAE, VERTEBRAE, cobb_angles
 from inference.engine.landmark_model import (
     LANDMARK_ARCHITECTURE,
@@ -336,7 +336,7 @@ def load_init_weights(model: LandmarkNet, path: str | os.PathLike, config: Landm
              pre.get("input_size"), pre.get("input_width"))
     wanted = (LANDMARK_ARCHITECTURE, config.backbone, config.head_width, config.input_size, config.input_width)
     if found != wanted:
-        raise ValueError(f"init checkpoint {path} is (architecture, backbone, head width, height, width) "
+        raise CheckpointError(f"init checkpoint {path} is (architecture, backbone, head width, height, width) "
                          f"{found}, this run is {wanted}")
     model.load_state_dict({k: v.float() for k, v in loaded.state_dict.items()}, strict=True)
     return loaded.sha256

@@ -24,6 +24,7 @@ class Command(BaseCommand):
                             help="patient-grouped share that sets the not-measured thresholds (default 0.1)")
         parser.add_argument("--input-size", type=int, default=None, help="canvas height")
         parser.add_argument("--input-width", type=int, default=None, help="canvas width")
+        parser.add_argument("--head-width", type=int, default=None, help="channels of the FPN head (default 96)")
         parser.add_argument("--batch-size", type=int, default=None)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--threads", type=int, default=None)
@@ -36,6 +37,7 @@ class Command(BaseCommand):
                             help="batch order and augmentation seed (the validation split follows --seed)")
 
     def handle(self, *args, **opts) -> None:
+        from inference.engine.checkpoint import CheckpointError
         from training.engine import LandmarkTrainConfig, samples_from_labels_csv, train_landmarks
 
         try:
@@ -48,8 +50,8 @@ class Command(BaseCommand):
             extra["held_out_fold"] = opts["hold_out_fold"]
         if not samples:
             raise CommandError("no training films left")
-        overrides = {k: opts[k] for k in ("val_fraction", "input_size", "input_width", "batch_size", "lr",
-                                          "shuffle_seed") if opts[k] is not None}
+        overrides = {k: opts[k] for k in ("val_fraction", "input_size", "input_width", "head_width", "batch_size",
+                                          "lr", "shuffle_seed") if opts[k] is not None}
         init = opts["init_from"]
         if init and not Path(init).is_file():
             raise CommandError(f"no checkpoint at {init}")
@@ -57,8 +59,11 @@ class Command(BaseCommand):
                                      init_checkpoint=init, extra_metadata=extra, **overrides)
         out = Path(opts["out"] or Path(settings.BASE_DIR) / "var" / "models" / f"landmarks-{time.strftime('%Y%m%d-%H%M%S')}.pt")
         self.stdout.write(f"training on {len(samples)} films for up to {opts['minutes']:g} min -> {out}")
-        result = train_landmarks(samples, config, checkpoint=out,
-                                 progress=lambda record: self.stdout.write(json.dumps(record)))
+        try:
+            result = train_landmarks(samples, config, checkpoint=out,
+                                     progress=lambda record: self.stdout.write(json.dumps(record)))
+        except CheckpointError as exc:
+            raise CommandError(f"cannot warm-start from {init}: {exc}") from exc
         self.stdout.write(json.dumps({"checkpoint": str(out), "sha256": result.checkpoint_sha256,
                                       "seconds": round(result.seconds, 1),
                                       "validation": result.metadata["validation_metrics"],
