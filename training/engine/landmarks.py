@@ -8,6 +8,10 @@
    unit): the learning rate follows a cosine over the budget, not over a step count.
 4. Fit the OOD Gaussian on the training films' pooled features, measure the validation films,
    set the thresholds, save one checkpoint.
+
+A run can continue an earlier one (``init_checkpoint``): the earlier weights are loaded before
+step 1, the optimiser starts fresh (hence the warm-up) and the cosine runs over the new budget,
+so a continuation usually wants a lower peak ``lr``.
 """
 
 from __future__ import annotations
