@@ -13,6 +13,9 @@ For each fold given with ``--folds``: train on the other folds within ``--time-b
 
     .venv/bin/python bench/landmarks_cv.py --folds 0 --time-budget 2100 --out var/landmarks_cv
     .venv/bin/python bench/landmarks_cv.py --folds 0 --reuse --out var/landmarks_cv   # evaluate only
+    # continue an earlier fold-0 run (same folds held out) at a lower peak learning rate
+    .venv/bin/python bench/landmarks_cv.py --folds 0 --train-only --init-from var/landmarks_cv/fold0-v2.pt \
+        --lr 4e-4 --shuffle-seed 1 --time-budget 2100 --out var/landmarks_cv_warm
 """
 
 from __future__ import annotations
@@ -110,6 +113,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reuse", action="store_true", help="evaluate OUT/fold<k>.pt instead of training")
     parser.add_argument("--train-only", action="store_true")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="warm start: load this earlier landmark checkpoint's weights before training")
+    parser.add_argument("--lr", type=float, default=None, help="peak head learning rate (default: the recipe's)")
+    parser.add_argument("--shuffle-seed", type=int, default=None,
+                        help="batch order / augmentation seed (the validation split keeps the seed 0)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     samples = samples_from_labels_csv(args.data / "aasce")
@@ -121,8 +129,11 @@ def main() -> None:
         train = [s for s in samples if s.fold != fold]
         train_info = {}
         if not args.reuse:
+            overrides = {"lr": args.lr} if args.lr is not None else {}
             config = LandmarkTrainConfig(time_budget_s=args.time_budget, num_threads=args.threads,
-                                         extra_metadata={"held_out_fold": fold})
+                                         init_checkpoint=str(args.init_from) if args.init_from else None,
+                                         shuffle_seed=args.shuffle_seed, extra_metadata={"held_out_fold": fold},
+                                         **overrides)
             result = train_landmarks(train, config, checkpoint=path, progress=lambda r: print(json.dumps(r), flush=True))
             train_info = {"training_wall_s": round(result.seconds, 1), "epochs": result.metadata["training"]["epochs_run"],
                           "validation": result.metadata["validation_metrics"]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 
@@ -54,7 +55,8 @@ def test_measure_refuses_a_classifier_checkpoint(tiny_checkpoint_path):
         call_command("measure", "x.png", checkpoint=str(tiny_checkpoint_path), stdout=io.StringIO())
 
 
-def test_train_landmarks_writes_a_loadable_checkpoint(tmp_path):
+def labelled_folder(tmp_path):
+    """Three synthetic films in the labels.csv layout, one fold each."""
     data = tmp_path / "data"
     (data / "images").mkdir(parents=True)
     with open(data / "labels.csv", "w", newline="") as handle:
@@ -65,6 +67,11 @@ def test_train_landmarks_writes_a_loadable_checkpoint(tmp_path):
             (data / "images" / f"{seed}.png").write_bytes(sample.read())
             writer.writerow([f"images/{seed}.png", f"p{seed}", seed]
                             + list(sample.points[:, 0]) + list(sample.points[:, 1]))
+    return data
+
+
+def test_train_landmarks_writes_a_loadable_checkpoint(tmp_path):
+    data = labelled_folder(tmp_path)
     out_path = tmp_path / "lm.pt"
     out = io.StringIO()
     call_command("train_landmarks", data=str(data), out=str(out_path), minutes=0.05, hold_out_fold=2,
@@ -75,3 +82,24 @@ def test_train_landmarks_writes_a_loadable_checkpoint(tmp_path):
 
     predictor = LandmarkPredictor.from_checkpoint(out_path)
     assert predictor.metadata["held_out_fold"] == 2 and predictor.metadata["training"]["n_train"] == 2
+
+
+def test_train_landmarks_warm_starts_from_an_earlier_checkpoint(landmark_checkpoint, tmp_path):
+    from inference.engine import LandmarkPredictor
+
+    out_path = tmp_path / "warm.pt"
+    call_command("train_landmarks", data=str(labelled_folder(tmp_path)), out=str(out_path), minutes=0.01,
+                 input_size=128, input_width=64, head_width=16, val_fraction=0, batch_size=2, lr=1e-4,
+                 init_from=str(landmark_checkpoint), stdout=io.StringIO())
+    training = LandmarkPredictor.from_checkpoint(out_path).metadata["training"]
+    assert training["init_checkpoint"] == str(landmark_checkpoint) and training["lr"] == 1e-4
+    assert training["init_checkpoint_sha256"] == hashlib.sha256(landmark_checkpoint.read_bytes()).hexdigest()
+
+
+def test_train_landmarks_refuses_a_missing_or_mismatched_init_checkpoint(landmark_checkpoint, tmp_path):
+    data = labelled_folder(tmp_path)
+    with pytest.raises(CommandError, match="no checkpoint"):
+        call_command("train_landmarks", data=str(data), init_from=str(tmp_path / "absent.pt"), stdout=io.StringIO())
+    with pytest.raises(CommandError, match="cannot warm-start"):  # the tiny model's head is 16 wide, not 96
+        call_command("train_landmarks", data=str(data), out=str(tmp_path / "x.pt"), minutes=0.01, input_size=128,
+                     input_width=64, val_fraction=0, init_from=str(landmark_checkpoint), stdout=io.StringIO())

@@ -3,7 +3,10 @@ checkpoint round trip. No database, no network; synthetic films only."""
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +30,15 @@ from training.engine.landmark_augment import (
     flip_landmarks,
     rotate_points,
 )
+from training.engine.landmarks import (
+    DecodedFilms,
+    LandmarkTrainConfig,
+    canvas_targets,
+    landmark_loss,
+    train_landmarks,
+)
 
-from .landmark_fixtures import synthetic_film, tiny_landmark_run_fixture  # noqa: F401 - fixture
+from .landmark_fixtures import TINY, synthetic_film, tiny_landmark_run_fixture  # noqa: F401 - fixture
 from .test_cobb_geometry import synthetic_landmarks
 
 LIMITS = MeasurabilityThresholds(min_confidence=0.1, ood_distance=50.0)
@@ -185,3 +195,51 @@ def test_shipped_landmark_model_loads_with_its_thresholds_and_answers():
     result = predictor.measure((gray * 255).astype(np.uint8))
     # A synthetic drawing is not an AP film: whatever it says, it never pairs a reason with an angle.
     assert (result.not_measured is None) == (result.measurement is not None)
+
+
+def _write(tmp_path, data: bytes):
+    path = tmp_path / "earlier.pt"
+    path.write_bytes(data)
+    return path
+
+
+def test_warm_start_begins_from_the_earlier_checkpoints_weights(tiny_landmark_run, tmp_path):
+    samples, earlier, data = tiny_landmark_run
+    path = _write(tmp_path, data)
+    warm = train_landmarks(samples, LandmarkTrainConfig(**{**TINY, "time_budget_s": 0.0}, init_checkpoint=str(path)))
+    cold = train_landmarks(samples, LandmarkTrainConfig(**{**TINY, "time_budget_s": 0.0}))
+    want = earlier.model.state_dict()
+    assert all(torch.equal(v, want[k]) for k, v in warm.model.state_dict().items())
+    assert not all(torch.equal(v, want[k]) for k, v in cold.model.state_dict().items())
+    assert warm.metadata["training"]["init_checkpoint"] == str(path)
+    assert warm.metadata["training"]["init_checkpoint_sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_warm_started_first_step_has_the_loaded_models_loss(tiny_landmark_run, tmp_path):
+    samples, earlier, data = tiny_landmark_run
+    config = LandmarkTrainConfig(**{**TINY, "max_epochs": 1}, init_checkpoint=str(_write(tmp_path, data)))
+    films = DecodedFilms(samples, config.params())
+    inputs, targets = zip(*[canvas_targets(films.gray(i), films.points[i], config.params()) for i in range(2)],
+                          strict=True)
+    model = copy.deepcopy(earlier.model).train()  # a training step sees batch statistics,
+    model.stem.eval()  # except in the always-frozen stem
+    with torch.no_grad():
+        heat, offsets, _ = model(torch.stack(inputs))
+        expected, _ = landmark_loss(heat, offsets, torch.from_numpy(np.stack(targets).astype(np.float32)), config)
+    warm = train_landmarks(samples, config)
+    cold = train_landmarks(samples, replace(config, init_checkpoint=None))
+    assert warm.history[0]["steps"] == 1
+    assert warm.history[0]["loss"] == pytest.approx(float(expected), rel=1e-3)
+    assert cold.history[0]["loss"] != pytest.approx(float(expected), rel=0.05)
+
+
+def test_warm_start_refuses_a_checkpoint_of_another_shape(tiny_landmark_run, tmp_path):
+    samples, _, data = tiny_landmark_run
+    path = _write(tmp_path, data)
+    with pytest.raises(CheckpointError, match="init checkpoint"):
+        train_landmarks(samples, LandmarkTrainConfig(**{**TINY, "time_budget_s": 0.0, "head_width": 24},
+                                                     init_checkpoint=str(path)))
+    classifier = tmp_path / "classifier.pt"
+    save_checkpoint(classifier, {"w": torch.zeros(2)}, {}, {"labels": ["a", "b"]})
+    with pytest.raises(CheckpointError):
+        train_landmarks(samples, LandmarkTrainConfig(**{**TINY, "time_budget_s": 0.0}, init_checkpoint=str(classifier)))

@@ -8,6 +8,10 @@
    unit): the learning rate follows a cosine over the budget, not over a step count.
 4. Fit the OOD Gaussian on the training films' pooled features, measure the validation films,
    set the thresholds, save one checkpoint.
+
+A run can continue an earlier one (``init_checkpoint``): the earlier weights are loaded before
+step 1, the optimiser starts fresh (hence the warm-up) and the cosine runs over the new budget,
+so a continuation usually wants a lower peak ``lr``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from inference.engine.checkpoint import save_checkpoint
+from inference.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from inference.engine.cobb import NUM_LANDMARKS, NUM_VERTEBRAE, VERTEBRAE, cobb_angles
 from inference.engine.landmark_model import (
     LANDMARK_ARCHITECTURE,
@@ -144,6 +148,11 @@ class LandmarkTrainConfig:
     geometry_quantile: float = 0.02
     ood_fit_films: int = 160
     augment: bool = True  # off only to overfit a handful of films in tests
+    # Warm start: an earlier landmark checkpoint of the same architecture and canvas (its weights
+    # only; the optimiser, OOD Gaussian and thresholds are refitted). Keep ``seed`` and
+    # ``val_fraction`` as they were so its held-back validation films stay unseen.
+    init_checkpoint: str | None = None
+    shuffle_seed: int | None = None  # batch order and augmentation draws; None: ``seed``
     extra_metadata: dict[str, Any] = field(default_factory=dict)
 
     def params(self) -> PreprocessParams:
@@ -317,6 +326,180 @@ def library_versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
+def load_init_weights(model: LandmarkNet, path: str | os.PathLike, config: LandmarkTrainConfig) -> str:
+    """Warm start: an earlier landmark checkpoint's weights, strictly, if it is the same model.
+
+    The checkpoint is read with ``weights_only=True`` and its integrity digest checked; its
+    architecture, backbone, head width and canvas size must be this run's, or it is refused.
+    Returns the file's SHA-256 (recorded in the metadata).
+    """
+    loaded = load_checkpoint(path, expected_format=LANDMARK_FORMAT)
+    meta = loaded.metadata
+    pre = meta.get("preprocessing", {})
+    found = (meta.get("architecture"), meta.get("backbone"), meta.get("head_width"),
+             pre.get("input_size"), pre.get("input_width"))
+    wanted = (LANDMARK_ARCHITECTURE, config.backbone, config.head_width, config.input_size, config.input_width)
+    if found != wanted:
+        raise CheckpointError(f"init checkpoint {path} is (architecture, backbone, head width, height, width) "
+                         f"{found}, this run is {wanted}")
+    model.load_state_dict({k: v.float() for k, v in loaded.state_dict.items()}, strict=True)
+    return loaded.sha256
+
+
+@dataclass
+class _Run:
+    """What the training steps share: the decoded films, their split, the model and its optimiser."""
+
+    config: LandmarkTrainConfig
+    params: PreprocessParams
+    train_set: list[LandmarkSample]
+    val_set: list[LandmarkSample]
+    films: DecodedFilms
+    model: LandmarkNet
+    frozen: list[torch.nn.Module]
+    optimizer: torch.optim.Optimizer
+    rng: np.random.Generator
+    init_sha256: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    step: int = 0
+    epoch: int = 0
+    train_seconds: float = 0.0
+
+    @property
+    def train_idx(self) -> list[int]:
+        return list(range(len(self.train_set)))
+
+    @property
+    def val_idx(self) -> list[int]:
+        return list(range(len(self.train_set), len(self.train_set) + len(self.val_set)))
+
+
+def _prepare(samples: Sequence[LandmarkSample], config: LandmarkTrainConfig) -> _Run:
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    torch.manual_seed(config.seed)
+    params = config.params()
+    # The seed fixes the validation split (so a warm start keeps the first run's held-back
+    # films unseen); the shuffle seed, when given, only changes batch order and augmentation.
+    train_set, val_set = grouped_validation_split(list(samples), config.val_fraction, config.seed)
+    films = DecodedFilms(train_set + val_set, params)
+    model = LandmarkNet(config.backbone, pretrained=config.pretrained and not config.init_checkpoint,
+                        width=config.head_width)
+    init_sha = load_init_weights(model, config.init_checkpoint, config) if config.init_checkpoint else None
+    # Channels-last makes the depthwise convolutions' backward pass several times faster on CPU.
+    model = model.to(memory_format=torch.channels_last)
+    frozen = _freeze(model, config.freeze_stages)
+    rng = np.random.default_rng(config.seed if config.shuffle_seed is None else config.shuffle_seed)
+    return _Run(config, params, train_set, val_set, films, model, frozen, _optimizer(model, config), rng, init_sha)
+
+
+def _batch(run: _Run, indices: Sequence[int], augment: LandmarkTrainAugmentation | None) -> tuple[torch.Tensor, torch.Tensor]:
+    inputs, targets = [], []
+    for i in indices:
+        gray, pts = run.films.gray(int(i)), run.films.points[int(i)]
+        if augment is not None:
+            gray, pts = augment(gray, pts, run.rng)
+        tensor, canvas_pts = canvas_targets(gray, pts, run.params)
+        inputs.append(tensor)
+        targets.append(torch.from_numpy(canvas_pts.astype(np.float32)))
+    return torch.stack(inputs).contiguous(memory_format=torch.channels_last), torch.stack(targets)
+
+
+def _train_step(run: _Run, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+    heat, offsets, _ = run.model(inputs)
+    loss, parts = landmark_loss(heat, offsets, targets, run.config)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(run.model.parameters(), 5.0)
+    run.optimizer.step()
+    run.step += 1
+    return {"loss": float(loss.detach()), **parts}
+
+
+def _run_epoch(run: _Run, loop_start: float, augment: LandmarkTrainAugmentation | None,
+               should_stop: Callable[[], bool] | None) -> tuple[dict[str, float], int, bool]:
+    """One pass over the shuffled training films; stops early at the budget. (sums, batches, stop)."""
+    config = run.config
+    run.model.train()
+    for module in run.frozen:
+        module.eval()  # frozen BN keeps ImageNet statistics
+    order = run.rng.permutation(run.train_idx)
+    sums: dict[str, float] = {}
+    batches = 0
+    for b in range(0, len(order), config.batch_size):
+        elapsed = time.perf_counter() - loop_start
+        if elapsed >= config.time_budget_s or (should_stop and should_stop()):
+            return sums, batches, True
+        inputs, targets = _batch(run, order[b : b + config.batch_size], augment)
+        _schedule(run.optimizer, run.step, elapsed / config.time_budget_s, config)
+        for k, v in _train_step(run, inputs, targets).items():
+            sums[k] = sums.get(k, 0.0) + v
+        batches += 1
+    return sums, batches, False
+
+
+def _train_loop(run: _Run, start: float, progress: ProgressCallback | None,
+                should_stop: Callable[[], bool] | None) -> None:
+    augment = LandmarkTrainAugmentation() if run.config.augment else None
+    loop_start = time.perf_counter()
+    stop = False
+    while run.epoch < run.config.max_epochs and not stop:
+        sums, batches, stop = _run_epoch(run, loop_start, augment, should_stop)
+        if not batches:
+            break
+        run.epoch += 1
+        record = {"epoch": run.epoch, "steps": run.step, "seconds": round(time.perf_counter() - start, 1),
+                  **{k: round(v / batches, 4) for k, v in sums.items()}}
+        run.history.append(record)
+        if progress:
+            progress(record)
+    run.train_seconds = time.perf_counter() - loop_start
+
+
+def _fit_serving_parts(run: _Run) -> tuple[MahalanobisOOD, MeasurabilityThresholds, dict[str, Any], dict[str, Any]]:
+    """OOD Gaussian on training films, thresholds and validation metrics on the held-back films."""
+    run.model = run.model.to(memory_format=torch.contiguous_format)
+    run.model.eval()
+    # A few hundred films pin down a 320-d Ledoit-Wolf Gaussian; scoring every film costs minutes.
+    ood_idx = sorted(run.rng.permutation(run.train_idx)[: run.config.ood_fit_films].tolist())
+    feats = pooled_features(run.model, run.films, ood_idx, run.params)
+    ood = MahalanobisOOD.fit(feats, np.zeros(len(feats), dtype=int), 1)
+    val_evidence = evidence_for(run.model, ood, run.films, run.val_idx, run.params)
+    limits, threshold_info = fit_thresholds([e for e, _ in val_evidence], run.config)
+    run.model.eval()
+    val_metrics = angle_errors(run.train_set + run.val_set, run.films, run.val_idx, val_evidence) if run.val_idx else {}
+    if val_evidence:
+        val_metrics["measured_share"] = float(np.mean([not_measured_reason(e, limits) is None for e, _ in val_evidence]))
+    return ood, limits, threshold_info, val_metrics
+
+
+def _metadata(run: _Run, samples: Sequence[LandmarkSample], limits: MeasurabilityThresholds,
+              threshold_info: dict[str, Any], val_metrics: dict[str, Any]) -> dict[str, Any]:
+    config = run.config
+    training = {**{k: v for k, v in asdict(config).items() if k != "extra_metadata"},
+                "epochs_run": run.epoch, "steps": run.step, "train_loop_seconds": round(run.train_seconds, 1),
+                "n_train": len(run.train_set), "n_validation": len(run.val_set)}
+    if run.init_sha256:
+        training["init_checkpoint_sha256"] = run.init_sha256
+    return {
+        "kind": "landmarks",
+        "architecture": LANDMARK_ARCHITECTURE,
+        "backbone": config.backbone,
+        "head_width": config.head_width,
+        "vertebrae": list(VERTEBRAE),
+        "preprocessing": run.params.to_dict(),
+        "measurability": limits.to_dict(),
+        "measurability_source": threshold_info,
+        "training": training,
+        "training_data_fingerprint": landmark_fingerprint(samples),
+        "validation_metrics": val_metrics,
+        "history": run.history[-5:],
+        "library_versions": library_versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **config.extra_metadata,
+    }
+
+
 def train_landmarks(
     samples: Sequence[LandmarkSample],
     config: LandmarkTrainConfig | None = None,
@@ -326,102 +509,16 @@ def train_landmarks(
 ) -> LandmarkTrainResult:
     config = config or LandmarkTrainConfig()
     start = time.perf_counter()
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    params = config.params()
     samples = list(samples)
-    train_set, val_set = grouped_validation_split(samples, config.val_fraction, config.seed)
-    films = DecodedFilms(train_set + val_set, params)
-    train_idx = list(range(len(train_set)))
-    val_idx = list(range(len(train_set), len(train_set) + len(val_set)))
-    model = LandmarkNet(config.backbone, pretrained=config.pretrained, width=config.head_width)
-    # Channels-last makes the depthwise convolutions' backward pass several times faster on CPU.
-    model = model.to(memory_format=torch.channels_last)
-    frozen = _freeze(model, config.freeze_stages)
-    optimizer = _optimizer(model, config)
-    augment = LandmarkTrainAugmentation() if config.augment else None
-    history: list[dict[str, Any]] = []
-    step, epoch, loop_start = 0, 0, time.perf_counter()
-    stop = False
-    while epoch < config.max_epochs and not stop:
-        model.train()
-        for module in frozen:
-            module.eval()  # frozen BN keeps ImageNet statistics
-        order = rng.permutation(train_idx)
-        sums: dict[str, float] = {}
-        batches = 0
-        for b in range(0, len(order), config.batch_size):
-            elapsed = time.perf_counter() - loop_start
-            if elapsed >= config.time_budget_s or (should_stop and should_stop()):
-                stop = True
-                break
-            inputs, targets = [], []
-            for i in order[b : b + config.batch_size]:
-                gray, pts = films.gray(int(i)), films.points[int(i)]
-                if augment is not None:
-                    gray, pts = augment(gray, pts, rng)
-                tensor, canvas_pts = canvas_targets(gray, pts, params)
-                inputs.append(tensor)
-                targets.append(torch.from_numpy(canvas_pts.astype(np.float32)))
-            _schedule(optimizer, step, elapsed / config.time_budget_s, config)
-            heat, offsets, _ = model(torch.stack(inputs).contiguous(memory_format=torch.channels_last))
-            loss, parts = landmark_loss(heat, offsets, torch.stack(targets), config)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimizer.step()
-            step += 1
-            batches += 1
-            for k, v in {"loss": float(loss.detach()), **parts}.items():
-                sums[k] = sums.get(k, 0.0) + v
-        if not batches:
-            break
-        epoch += 1
-        record = {"epoch": epoch, "steps": step, "seconds": round(time.perf_counter() - start, 1),
-                  **{k: round(v / max(batches, 1), 4) for k, v in sums.items()}}
-        history.append(record)
-        if progress:
-            progress(record)
-    train_seconds = time.perf_counter() - loop_start
-
-    model = model.to(memory_format=torch.contiguous_format)
-    model.eval()
-    # A few hundred films pin down a 320-d Ledoit-Wolf Gaussian; scoring every film costs minutes.
-    ood_idx = sorted(rng.permutation(train_idx)[: config.ood_fit_films].tolist())
-    feats = pooled_features(model, films, ood_idx, params)
-    ood = MahalanobisOOD.fit(feats, np.zeros(len(feats), dtype=int), 1)
-    val_evidence = evidence_for(model, ood, films, val_idx, params)
-    limits, threshold_info = fit_thresholds([e for e, _ in val_evidence], config)
-    model.eval()
-    val_metrics = angle_errors(train_set + val_set, films, val_idx, val_evidence) if val_idx else {}
-    if val_evidence:
-        val_metrics["measured_share"] = float(np.mean([not_measured_reason(e, limits) is None for e, _ in val_evidence]))
-    metadata = {
-        "kind": "landmarks",
-        "architecture": LANDMARK_ARCHITECTURE,
-        "backbone": config.backbone,
-        "head_width": config.head_width,
-        "vertebrae": list(VERTEBRAE),
-        "preprocessing": params.to_dict(),
-        "measurability": limits.to_dict(),
-        "measurability_source": threshold_info,
-        "training": {**{k: v for k, v in asdict(config).items() if k != "extra_metadata"},
-                     "epochs_run": epoch, "steps": step, "train_loop_seconds": round(train_seconds, 1),
-                     "n_train": len(train_set), "n_validation": len(val_set)},
-        "training_data_fingerprint": landmark_fingerprint(samples),
-        "validation_metrics": val_metrics,
-        "history": history[-5:],
-        "library_versions": library_versions(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        **config.extra_metadata,
-    }
+    run = _prepare(samples, config)
+    _train_loop(run, start, progress, should_stop)
+    ood, limits, threshold_info, val_metrics = _fit_serving_parts(run)
+    metadata = _metadata(run, samples, limits, threshold_info, val_metrics)
     sha = None
     if checkpoint is not None:
-        sha = save_checkpoint(checkpoint, model.state_dict(), ood.to_state(), metadata, format=LANDMARK_FORMAT)
-    predictor = LandmarkPredictor(model, ood, limits, metadata, sha or "")
-    return LandmarkTrainResult(model, predictor, metadata, history, sha, time.perf_counter() - start)
+        sha = save_checkpoint(checkpoint, run.model.state_dict(), ood.to_state(), metadata, format=LANDMARK_FORMAT)
+    predictor = LandmarkPredictor(run.model, ood, limits, metadata, sha or "")
+    return LandmarkTrainResult(run.model, predictor, metadata, run.history, sha, time.perf_counter() - start)
 
 
 def checkpoint_bytes(result: LandmarkTrainResult) -> bytes:

@@ -24,11 +24,20 @@ class Command(BaseCommand):
                             help="patient-grouped share that sets the not-measured thresholds (default 0.1)")
         parser.add_argument("--input-size", type=int, default=None, help="canvas height")
         parser.add_argument("--input-width", type=int, default=None, help="canvas width")
+        parser.add_argument("--head-width", type=int, default=None, help="channels of the FPN head (default 96)")
         parser.add_argument("--batch-size", type=int, default=None)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--threads", type=int, default=None)
+        parser.add_argument("--init-from", default=None,
+                            help="warm start: an earlier landmark checkpoint (same architecture and canvas) "
+                                 "whose weights are loaded before training")
+        parser.add_argument("--lr", type=float, default=None,
+                            help="peak head learning rate (default 1e-3; lower it when continuing a run)")
+        parser.add_argument("--shuffle-seed", type=int, default=None,
+                            help="batch order and augmentation seed (the validation split follows --seed)")
 
     def handle(self, *args, **opts) -> None:
+        from inference.engine.checkpoint import CheckpointError
         from training.engine import LandmarkTrainConfig, samples_from_labels_csv, train_landmarks
 
         try:
@@ -41,13 +50,20 @@ class Command(BaseCommand):
             extra["held_out_fold"] = opts["hold_out_fold"]
         if not samples:
             raise CommandError("no training films left")
-        overrides = {k: opts[k] for k in ("val_fraction", "input_size", "input_width", "batch_size") if opts[k] is not None}
+        overrides = {k: opts[k] for k in ("val_fraction", "input_size", "input_width", "head_width", "batch_size",
+                                          "lr", "shuffle_seed") if opts[k] is not None}
+        init = opts["init_from"]
+        if init and not Path(init).is_file():
+            raise CommandError(f"no checkpoint at {init}")
         config = LandmarkTrainConfig(time_budget_s=opts["minutes"] * 60, seed=opts["seed"], num_threads=opts["threads"],
-                                     extra_metadata=extra, **overrides)
+                                     init_checkpoint=init, extra_metadata=extra, **overrides)
         out = Path(opts["out"] or Path(settings.BASE_DIR) / "var" / "models" / f"landmarks-{time.strftime('%Y%m%d-%H%M%S')}.pt")
         self.stdout.write(f"training on {len(samples)} films for up to {opts['minutes']:g} min -> {out}")
-        result = train_landmarks(samples, config, checkpoint=out,
-                                 progress=lambda record: self.stdout.write(json.dumps(record)))
+        try:
+            result = train_landmarks(samples, config, checkpoint=out,
+                                     progress=lambda record: self.stdout.write(json.dumps(record)))
+        except CheckpointError as exc:
+            raise CommandError(f"cannot warm-start from {init}: {exc}") from exc
         self.stdout.write(json.dumps({"checkpoint": str(out), "sha256": result.checkpoint_sha256,
                                       "seconds": round(result.seconds, 1),
                                       "validation": result.metadata["validation_metrics"],
