@@ -210,7 +210,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     # Several models have a `status`; name each enum after its choices class.
-    "ENUM_NAME_OVERRIDES": {"CaseStatusEnum": "cases.models.CaseStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStatusEnum": "cases.models.CaseStatus",
+        "PredictionStatusEnum": "inference.models.PredictionStatus",
+        "ModelVersionStatusEnum": "registry.models.ModelVersionStatus",
+        "TrainingRunStatusEnum": "training.models.TrainingRunStatus",
+    },
 }
 
 # Celery. The default broker needs no external server: Celery's filesystem transport under

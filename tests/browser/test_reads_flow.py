@@ -9,9 +9,11 @@ import io
 import pytest
 from pypdf import PdfReader
 
+from accounts.selectors import second_factor_required
 from reviews.services import review_submit
 from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, requires_chromium
 from tests.inference import support
+from tests.signin import totp_code_now, totp_device_for
 
 pytestmark = [
     pytest.mark.browser,
@@ -47,6 +49,7 @@ def browser(monkeypatch):
 
 
 def _sign_in(browser, live_server, user, **context):
+    authenticator = totp_device_for(user) if second_factor_required(user) else None
     page = browser.new_context(viewport=VIEWPORT, **context).new_page()
     page.set_default_timeout(20_000)
     page.goto(f"{live_server.url}/login/")
@@ -54,6 +57,11 @@ def _sign_in(browser, live_server, user, **context):
     page.get_by_label("Password").fill(support.PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
+    if authenticator is not None:
+        # Admins then give the code of their authenticator (django-otp TOTP).
+        page.get_by_label("Code from your authenticator").fill(totp_code_now(authenticator))
+        page.get_by_role("button", name="Verify").click()
+        page.wait_for_load_state()
     return page
 
 

@@ -259,7 +259,7 @@ def test_case_list_query_count_does_not_grow_with_rows(request, client_as, perso
     # An admin's session also loads the second-factor device it was verified with (django-otp);
     # one query is the access log entry every read of patient data appends (cases.audit).
     # One more is the film states (reviews, one query for every film of the page).
-    assert few_api <= 5 and few_page <= (11 if persona == "admin_user" else 10)
+    assert few_api <= 5 and few_page <= (12 if persona == "admin_user" else 11)
 
 
 def test_browsable_api_renders_for_a_signed_in_clinician(client_as, clinician, case):

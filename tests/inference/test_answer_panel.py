@@ -8,13 +8,14 @@ from django.test import Client
 from django.utils import timezone
 
 from tests.inference import support
+from tests.signin import sign_in
 
 pytestmark = pytest.mark.django_db
 
 
 def _page(user, radiograph) -> str:
     client = Client()
-    client.force_login(user)
+    sign_in(client, user)
     response = client.get(f"/radiographs/{radiograph.pk}/")
     assert response.status_code == 200
     return response.content.decode()
