@@ -156,7 +156,7 @@ class RadiographSerializer(serializers.ModelSerializer):
             return []
         return hooks.radiograph_reads_payload(radiograph=radiograph, user=request.user)
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(serializers.DictField(allow_null=True))
     def get_measurement_correction(self, radiograph: Radiograph) -> dict | None:
         # A reviewer's corrected Cobb measurement (the reviews app registers it; its selector
         # decides which this user may see). It is a read of the model's answer: withheld with it.

@@ -23,7 +23,7 @@ from training.runs import selectors, services
 from training.runs.dataset import training_data_problems_now
 from training.runs.export import confirmed_labels_export
 from training.runs.hyperparameters import HYPERPARAMETERS, LANDMARK_HYPERPARAMETERS
-from training.runs.landmark_dataset import LandmarkDataMissing, landmark_data_check
+from training.runs.landmark_dataset import LandmarkDataMissing, evaluation_fold, landmark_data_check
 
 REFRESH_SECONDS = 3
 SUMMARY_KEYS = ["macro_f1", "accuracy", "balanced_accuracy", "ece", "ood_flag_rate",
@@ -214,6 +214,9 @@ def models_page(request: HttpRequest) -> HttpResponse:
         "live": live,
         "refresh_seconds": REFRESH_SECONDS,
         "start_form": TrainingRunStartForm(versions=versions),
+        "landmark_form": LandmarkTrainingRunStartForm(),
+        "landmark_data_problem": _landmark_data_problem(),
+        "landmark_evaluation_fold": evaluation_fold(),
         # Shown beside the start button: the reasons a run would be refused now.
         "data_problems": training_data_problems_now(required_labels=list(active.labels) if active else []),
         "now": timezone.now(),

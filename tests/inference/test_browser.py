@@ -83,9 +83,10 @@ def test_clinician_sees_prediction_appear_and_reviewer_confirms_blind(
     page.goto(f"{live_server.url}/inference/review/")
     assert "MRN-LIVE-1" not in page.content()
     page.get_by_role("link", name="Start reading (n)").click()
+    page.wait_for_load_state("load")  # review.js (deferred) listens for the keys from here on
     assert page.locator("#prediction-panel").count() == 0  # blind: hidden before the read
     page.keyboard.press("2")
-    assert page.locator('input[name="label"][value="scoliosis"]').is_checked()
+    page.wait_for_selector('input[name="label"][value="scoliosis"]:checked', timeout=5000)
     page.keyboard.press("Enter")
     page.locator("#prediction-panel").wait_for()
     radiograph.refresh_from_db()
