@@ -259,3 +259,13 @@ def test_only_owner_or_admin_may_delete(request, case, persona):
     user = request.getfixturevalue(persona)
     with pytest.raises(PermissionDenied):
         case_delete(user=user, case=case)
+
+
+def test_case_report_and_measurement_corrections_are_logged(client_as, api_as, clinician, case, radiograph):
+    assert client_as(clinician).get(reverse("reads:case_report", args=[case.pk])).status_code == 200
+    corrections = reverse("reviews_api:radiograph_measurement_corrections", args=[radiograph.pk])
+    assert api_as(clinician).get(corrections).status_code == 200
+    assert _entries(resource="export") == [(clinician.username, "export", "page", case.pk, None, "127.0.0.1")]
+    assert _entries(resource="measurement") == [
+        (clinician.username, "measurement", "api", case.pk, radiograph.pk, "127.0.0.1")
+    ]
