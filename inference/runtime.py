@@ -27,6 +27,24 @@ _cached: tuple[int, Predictor] | None = None
 load_count = 0
 
 
+def _load_checked(model_version: ModelVersion, predictor_class):
+    """Build `predictor_class` from the version's stored checkpoint, refusing (CheckpointError)
+    a file that is not the one registered."""
+    from inference.engine import CheckpointError
+
+    with model_version.checkpoint.open("rb") as fh:
+        data = fh.read()
+    predictor = predictor_class.from_checkpoint(
+        data, num_threads=getattr(settings, "INFERENCE_TORCH_THREADS", None)
+    )
+    if predictor.checkpoint_sha256 != model_version.sha256:
+        raise CheckpointError(
+            f"stored checkpoint of model version {model_version.pk} does not match its "
+            "registered sha256; re-register the model"
+        )
+    return predictor
+
+
 def predictor_for(model_version: ModelVersion) -> Predictor:
     """The Predictor for `model_version`, loading its checkpoint from storage if not cached.
 
@@ -36,20 +54,11 @@ def predictor_for(model_version: ModelVersion) -> Predictor:
     with _lock:
         if _cached is not None and _cached[0] == model_version.pk:
             return _cached[1]
-        from inference.engine import CheckpointError, Predictor
+        from inference.engine import Predictor
 
         # Drop the old model first: two EfficientNets side by side would double the peak RSS.
         _cached = None
-        with model_version.checkpoint.open("rb") as fh:
-            data = fh.read()
-        predictor = Predictor.from_checkpoint(
-            data, num_threads=getattr(settings, "INFERENCE_TORCH_THREADS", None)
-        )
-        if predictor.checkpoint_sha256 != model_version.sha256:
-            raise CheckpointError(
-                f"stored checkpoint of model version {model_version.pk} does not match its "
-                "registered sha256; re-register the model"
-            )
+        predictor = _load_checked(model_version, Predictor)
         _cached = (model_version.pk, predictor)
         load_count += 1
         logger.info("loaded model version %s into worker cache", model_version.pk)
@@ -70,19 +79,10 @@ def landmark_predictor_for(model_version: ModelVersion) -> LandmarkPredictor:
     with _lock:
         if _landmark_cached is not None and _landmark_cached[0] == model_version.pk:
             return _landmark_cached[1]
-        from inference.engine import CheckpointError, LandmarkPredictor
+        from inference.engine import LandmarkPredictor
 
         _landmark_cached = None
-        with model_version.checkpoint.open("rb") as fh:
-            data = fh.read()
-        predictor = LandmarkPredictor.from_checkpoint(
-            data, num_threads=getattr(settings, "INFERENCE_TORCH_THREADS", None)
-        )
-        if predictor.checkpoint_sha256 != model_version.sha256:
-            raise CheckpointError(
-                f"stored checkpoint of model version {model_version.pk} does not match its "
-                "registered sha256; re-register the model"
-            )
+        predictor = _load_checked(model_version, LandmarkPredictor)
         _landmark_cached = (model_version.pk, predictor)
         landmark_load_count += 1
         logger.info("loaded landmark model version %s into worker cache", model_version.pk)

@@ -27,6 +27,24 @@ def _backoff(retries: int) -> float:
     return min(2 ** (retries + 1), 120) * random.uniform(0.75, 1.25)
 
 
+def _run_or_fail(task, what: str, row_id: int, *, run, fail, doing: str) -> None:
+    """The policy every model task shares: transient errors (database, broker) retry with
+    backoff and are left to the sweep once retries run out; anything else is a bug, not the
+    image, and fails the row with something readable rather than looping."""
+    task_id = task.request.id or ""
+    try:
+        run(task_id)
+    except TRANSIENT_ERRORS as exc:
+        if task.request.retries >= task.max_retries:
+            logger.error("%s %s: transient errors persisted; the sweep will re-queue it", what, row_id)
+            raise
+        raise task.retry(exc=exc, countdown=_backoff(task.request.retries)) from exc
+    except Exception as exc:
+        logger.exception("%s %s failed unexpectedly", what, row_id)
+        fail(task_id, f"Unexpected error while {doing} the radiograph ({type(exc).__name__}). "
+             "An admin can re-queue it.")
+
+
 @shared_task(
     bind=True,
     acks_late=True,
@@ -38,24 +56,14 @@ def _backoff(retries: int) -> float:
 )
 def prediction_run(self, prediction_id: int) -> None:
     """Run the model on one prediction row. Safe to deliver twice (the row is claimed)."""
-    try:
-        services.prediction_run(prediction_id=prediction_id, task_id=self.request.id or "")
-    except TRANSIENT_ERRORS as exc:
-        if self.request.retries >= self.max_retries:
-            logger.error("prediction %s: transient errors persisted; the sweep will re-queue it",
-                         prediction_id)
-            raise
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
-    except Exception as exc:
-        # A bug, not the image: fail the row with something readable rather than loop.
-        logger.exception("prediction %s failed unexpectedly", prediction_id)
-        services.prediction_fail(
-            prediction_id=prediction_id,
-            task_id=self.request.id or "",
-            message=f"Unexpected error while reading the radiograph ({type(exc).__name__}). "
-            "An admin can re-queue it.",
-        )
-
+    _run_or_fail(
+        self, "prediction", prediction_id,
+        run=lambda task_id: services.prediction_run(prediction_id=prediction_id, task_id=task_id),
+        fail=lambda task_id, message: services.prediction_fail(
+            prediction_id=prediction_id, task_id=task_id, message=message
+        ),
+        doing="reading",
+    )
 
 @shared_task(
     bind=True,
@@ -71,23 +79,14 @@ def measurement_run(self, measurement_id: int) -> None:
     deliver twice (the row is claimed)."""
     from inference import measuring
 
-    try:
-        measuring.measurement_run(measurement_id=measurement_id, task_id=self.request.id or "")
-    except TRANSIENT_ERRORS as exc:
-        if self.request.retries >= self.max_retries:
-            logger.error("measurement %s: transient errors persisted; the sweep will re-queue it",
-                         measurement_id)
-            raise
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
-    except Exception as exc:
-        logger.exception("measurement %s failed unexpectedly", measurement_id)
-        measuring.measurement_fail(
-            measurement_id=measurement_id,
-            task_id=self.request.id or "",
-            message=f"Unexpected error while measuring the radiograph ({type(exc).__name__}). "
-            "An admin can re-queue it.",
-        )
-
+    _run_or_fail(
+        self, "measurement", measurement_id,
+        run=lambda task_id: measuring.measurement_run(measurement_id=measurement_id, task_id=task_id),
+        fail=lambda task_id, message: measuring.measurement_fail(
+            measurement_id=measurement_id, task_id=task_id, message=message
+        ),
+        doing="measuring",
+    )
 
 @shared_task(bind=True, acks_late=True, soft_time_limit=120, time_limit=180, ignore_result=True)
 def predictions_sweep(self) -> dict[str, int]:
