@@ -110,6 +110,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=REPO / "var" / "landmarks_cv")
     parser.add_argument("--time-budget", type=float, default=35 * 60)
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="step budget: the schedule follows steps, so the run reproduces on a busy CPU "
+                             "(--time-budget then only caps the wall clock)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reuse", action="store_true", help="evaluate OUT/fold<k>.pt instead of training")
     parser.add_argument("--train-only", action="store_true")
@@ -130,7 +133,8 @@ def main() -> None:
         train_info = {}
         if not args.reuse:
             overrides = {"lr": args.lr} if args.lr is not None else {}
-            config = LandmarkTrainConfig(time_budget_s=args.time_budget, num_threads=args.threads,
+            config = LandmarkTrainConfig(time_budget_s=args.time_budget, max_steps=args.max_steps,
+                                         num_threads=args.threads,
                                          init_checkpoint=str(args.init_from) if args.init_from else None,
                                          shuffle_seed=args.shuffle_seed, extra_metadata={"held_out_fold": fold},
                                          **overrides)

@@ -129,6 +129,9 @@ class LandmarkTrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 50
     time_budget_s: float = 35 * 60.0  # the training loop's wall clock; epochs follow from it
+    # A step budget instead: the schedule follows steps, so a run reproduces on a busy CPU (the
+    # time budget then only caps the wall clock). None: the schedule follows the wall clock.
+    max_steps: int | None = None
     max_epochs: int = 200
     freeze_stages: int = 2  # stem + first stages keep ImageNet weights (and cost no backward)
     heatmap_weight: float = 0.5  # keeps each vertebra's map peaked: its peak mass is the confidence
@@ -416,6 +419,16 @@ def _train_step(run: _Run, inputs: torch.Tensor, targets: torch.Tensor) -> dict[
     return {"loss": float(loss.detach()), **parts}
 
 
+def _progress(run: _Run, elapsed: float) -> float:
+    """How far through its budget the run is: by steps when it has a step budget, else by time."""
+    config = run.config
+    by_time = elapsed / config.time_budget_s if config.time_budget_s > 0 else 1.0
+    if config.max_steps is None:
+        return by_time
+    by_steps = run.step / config.max_steps if config.max_steps > 0 else 1.0
+    return by_steps if by_time < 1.0 else 1.0
+
+
 def _run_epoch(run: _Run, loop_start: float, augment: LandmarkTrainAugmentation | None,
                should_stop: Callable[[], bool] | None) -> tuple[dict[str, float], int, bool]:
     """One pass over the shuffled training films; stops early at the budget. (sums, batches, stop)."""
@@ -428,10 +441,11 @@ def _run_epoch(run: _Run, loop_start: float, augment: LandmarkTrainAugmentation 
     batches = 0
     for b in range(0, len(order), config.batch_size):
         elapsed = time.perf_counter() - loop_start
-        if elapsed >= config.time_budget_s or (should_stop and should_stop()):
+        progress = _progress(run, elapsed)
+        if progress >= 1.0 or (should_stop and should_stop()):
             return sums, batches, True
         inputs, targets = _batch(run, order[b : b + config.batch_size], augment)
-        _schedule(run.optimizer, run.step, elapsed / config.time_budget_s, config)
+        _schedule(run.optimizer, run.step, progress, config)
         for k, v in _train_step(run, inputs, targets).items():
             sums[k] = sums.get(k, 0.0) + v
         batches += 1

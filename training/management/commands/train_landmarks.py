@@ -18,6 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--data", required=True, help="folder holding labels.csv and the images it names")
         parser.add_argument("--out", help="checkpoint file to write (default: var/models/landmarks-<time>.pt)")
         parser.add_argument("--minutes", type=float, default=35.0, help="wall-clock budget of the training loop")
+        parser.add_argument("--max-steps", type=int, default=None,
+                            help="step budget: the learning-rate schedule follows steps, so the run reproduces "
+                                 "on a busy CPU (--minutes then only caps the wall clock)")
         parser.add_argument("--hold-out-fold", type=int, default=None,
                             help="leave this value of the fold column out of training (to evaluate on it)")
         parser.add_argument("--val-fraction", type=float, default=None,
@@ -51,7 +54,7 @@ class Command(BaseCommand):
         if not samples:
             raise CommandError("no training films left")
         overrides = {k: opts[k] for k in ("val_fraction", "input_size", "input_width", "head_width", "batch_size",
-                                          "lr", "shuffle_seed") if opts[k] is not None}
+                                          "lr", "shuffle_seed", "max_steps") if opts[k] is not None}
         init = opts["init_from"]
         if init and not Path(init).is_file():
             raise CommandError(f"no checkpoint at {init}")
