@@ -17,11 +17,6 @@ class PredictionStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-def gradcam_upload_to(instance: Prediction, filename: str) -> str:
-    # Random names only, like the radiograph itself.
-    return f"gradcam/{uuid.uuid4().hex}.png"
-
-
 class ModelReading(models.Model):
     """What a Prediction and a Measurement share: one model version's reading of one radiograph
     (each kind declares its `radiograph` and `model_version`; one reading per pair), and the
@@ -63,6 +58,11 @@ class ModelReading(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (PredictionStatus.SUCCEEDED, PredictionStatus.FAILED)
+
+
+def gradcam_upload_to(instance: Prediction, filename: str) -> str:
+    # Random names only, like the radiograph itself.
+    return f"gradcam/{uuid.uuid4().hex}.png"
 
 
 class Prediction(ModelReading):
