@@ -19,6 +19,7 @@ from cases.services import (
     radiograph_delete,
 )
 from scoliosis_portal.admin_history import HistoryReadOnlyAdmin
+from scoliosis_portal.admin_readonly import AuditRecordAdminMixin
 
 
 class _ArchivingDeleteMixin:
@@ -87,7 +88,7 @@ class RadiographAdmin(_ArchivingDeleteMixin, HistoryReadOnlyAdmin):
 
 
 @admin.register(AccessLogEntry)
-class AccessLogEntryAdmin(admin.ModelAdmin):
+class AccessLogEntryAdmin(AuditRecordAdminMixin, admin.ModelAdmin):
     """Read-only. Search by username, by patient reference (every case of that patient) or by
     case or radiograph id; the audit page (/audit/?kind=access) does the same for admins."""
 
@@ -104,31 +105,11 @@ class AccessLogEntryAdmin(admin.ModelAdmin):
             results = results | queryset.filter(case_id__in=patient)
         return results, may_have_duplicates
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 
 @admin.register(CaseReportExport)
-class CaseReportExportAdmin(admin.ModelAdmin):
+class CaseReportExportAdmin(AuditRecordAdminMixin, admin.ModelAdmin):
     """The trail of printed reports: read-only, nobody edits an audit record."""
 
     list_display = ["id", "case", "exported_by", "exported_at", "film_count", "identity_included"]
     list_filter = ["identity_included"]
     list_select_related = ["case", "exported_by"]
-    readonly_fields = [f.name for f in CaseReportExport._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

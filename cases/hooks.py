@@ -30,9 +30,6 @@ AwaitingModel = Callable[[Iterable[int]], set[int]]
 PayloadProvider = Callable[..., Any]
 
 _awaiting_model: AwaitingModel | None = None
-_prediction_payload: PayloadProvider | None = None
-_reads_payload: PayloadProvider | None = None
-_correction_payload: PayloadProvider | None = None
 _page_partials: list[str] = []
 
 
@@ -47,55 +44,33 @@ def awaiting_model(radiograph_ids: Iterable[int]) -> set[int]:
     return ids if _awaiting_model is None else set(_awaiting_model(ids))
 
 
-def radiograph_prediction_payload_register(provider: PayloadProvider) -> None:
-    """`provider(*, radiograph, request) -> dict | None`; the caller has checked access."""
-    global _prediction_payload
-    _prediction_payload = provider
+class PayloadPoint:
+    """A point one higher app fills with a provider (`register`); calling the point, with
+    keyword arguments only, asks that provider, or answers `empty` while none is registered."""
+
+    def __init__(self, *, empty: Callable[[], Any]) -> None:
+        self.empty = empty
+        self.provider: PayloadProvider | None = None
+
+    def register(self, provider: PayloadProvider) -> None:
+        self.provider = provider
+
+    def __call__(self, **kwargs: Any) -> Any:
+        return self.empty() if self.provider is None else self.provider(**kwargs)
 
 
-def radiograph_prediction_payload(*, radiograph, request) -> dict | None:
-    if _prediction_payload is None:
-        return None
-    return _prediction_payload(radiograph=radiograph, request=request)
-
-
-_measurement_payload: PayloadProvider | None = None
-
-
-def radiograph_measurement_payload_register(provider: PayloadProvider) -> None:
-    """`provider(*, radiograph, request) -> dict | None`; the caller has checked access."""
-    global _measurement_payload
-    _measurement_payload = provider
-
-
-def radiograph_measurement_payload(*, radiograph, request) -> dict | None:
-    if _measurement_payload is None:
-        return None
-    return _measurement_payload(radiograph=radiograph, request=request)
-
-
-def radiograph_reads_payload_register(provider: PayloadProvider) -> None:
-    """`provider(*, radiograph, user) -> list[dict]`: the reads `user` may see."""
-    global _reads_payload
-    _reads_payload = provider
-
-
-def radiograph_reads_payload(*, radiograph, user) -> list[dict]:
-    if _reads_payload is None:
-        return []
-    return _reads_payload(radiograph=radiograph, user=user)
-
-
-def radiograph_measurement_correction_payload_register(provider: PayloadProvider) -> None:
-    """`provider(*, radiograph, user) -> dict | None`: the reviewer's latest Cobb correction."""
-    global _correction_payload
-    _correction_payload = provider
-
-
-def radiograph_measurement_correction_payload(*, radiograph, user) -> dict | None:
-    if _correction_payload is None:
-        return None
-    return _correction_payload(radiograph=radiograph, user=user)
+# `provider(*, radiograph, request) -> dict | None`; the caller has checked access.
+radiograph_prediction_payload = PayloadPoint(empty=lambda: None)
+radiograph_prediction_payload_register = radiograph_prediction_payload.register
+# `provider(*, radiograph, request) -> dict | None`; the caller has checked access.
+radiograph_measurement_payload = PayloadPoint(empty=lambda: None)
+radiograph_measurement_payload_register = radiograph_measurement_payload.register
+# `provider(*, radiograph, user) -> list[dict]`: the reads `user` may see.
+radiograph_reads_payload = PayloadPoint(empty=list)
+radiograph_reads_payload_register = radiograph_reads_payload.register
+# `provider(*, radiograph, user) -> dict | None`: the reviewer's latest Cobb correction.
+radiograph_measurement_correction_payload = PayloadPoint(empty=lambda: None)
+radiograph_measurement_correction_payload_register = radiograph_measurement_correction_payload.register
 
 
 def radiograph_page_partial_register(template_name: str) -> None:

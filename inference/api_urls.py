@@ -1,21 +1,12 @@
 """REST API routes of inference, mounted under /api/v1/."""
-from django.urls import path
-
 from inference import apis
+from scoliosis_portal.routes import object_routes
 
 app_name = "inference_api"
 
 urlpatterns = [
-    path("predictions/<int:prediction_id>/", apis.PredictionDetailApi.as_view(), name="prediction_detail"),
-    path(
-        "predictions/<int:prediction_id>/gradcam/",
-        apis.PredictionGradcamApi.as_view(),
-        name="prediction_gradcam",
-    ),
-    path("measurements/<int:measurement_id>/", apis.MeasurementDetailApi.as_view(), name="measurement_detail"),
-    path(
-        "measurements/<int:measurement_id>/overlay/",
-        apis.MeasurementOverlayApi.as_view(),
-        name="measurement_overlay",
+    *object_routes("predictions/", "prediction", detail=apis.PredictionDetailApi, gradcam=apis.PredictionGradcamApi),
+    *object_routes(
+        "measurements/", "measurement", detail=apis.MeasurementDetailApi, overlay=apis.MeasurementOverlayApi
     ),
 ]

@@ -17,30 +17,18 @@ class PredictionStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-def gradcam_upload_to(instance: Prediction, filename: str) -> str:
-    # Random names only, like the radiograph itself.
-    return f"gradcam/{uuid.uuid4().hex}.png"
+class ModelReading(models.Model):
+    """What a Prediction and a Measurement share: one model version's reading of one radiograph
+    (each kind declares its `radiograph` and `model_version`; one reading per pair), and the
+    state of record of the background work that makes it (status, attempts, timings, error,
+    celery_task_id)."""
 
-
-class Prediction(models.Model):
-    radiograph = models.ForeignKey(
-        "cases.Radiograph", on_delete=models.CASCADE, related_name="predictions"
-    )
-    model_version = models.ForeignKey(
-        "registry.ModelVersion", on_delete=models.PROTECT, related_name="predictions"
-    )
     status = models.CharField(
         max_length=16,
         choices=PredictionStatus.choices,
         default=PredictionStatus.QUEUED,
         db_index=True,
     )
-    label = models.CharField(max_length=64, blank=True, default="")
-    probabilities = models.JSONField(default=dict, blank=True)
-    confidence = models.FloatField(null=True, blank=True)
-    ood_score = models.FloatField(null=True, blank=True)
-    out_of_distribution = models.BooleanField(default=False)
-    gradcam = models.FileField(upload_to=gradcam_upload_to, max_length=255, blank=True)
     timings_ms = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
@@ -51,11 +39,12 @@ class Prediction(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["radiograph", "model_version"],
-                name="one_prediction_per_radiograph_and_model_version",
+                name="one_%(class)s_per_radiograph_and_model_version",
             ),
         ]
         indexes = [
@@ -64,11 +53,33 @@ class Prediction(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Prediction {self.pk} ({self.status})"
+        return f"{self._meta.object_name} {self.pk} ({self.status})"
 
     @property
     def is_finished(self) -> bool:
         return self.status in (PredictionStatus.SUCCEEDED, PredictionStatus.FAILED)
+
+
+def gradcam_upload_to(instance: Prediction, filename: str) -> str:
+    # Random names only, like the radiograph itself.
+    return f"gradcam/{uuid.uuid4().hex}.png"
+
+
+class Prediction(ModelReading):
+    """One classifier version's answer for one radiograph."""
+
+    radiograph = models.ForeignKey(
+        "cases.Radiograph", on_delete=models.CASCADE, related_name="predictions"
+    )
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.PROTECT, related_name="predictions"
+    )
+    label = models.CharField(max_length=64, blank=True, default="")
+    probabilities = models.JSONField(default=dict, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    ood_score = models.FloatField(null=True, blank=True)
+    out_of_distribution = models.BooleanField(default=False)
+    gradcam = models.FileField(upload_to=gradcam_upload_to, max_length=255, blank=True)
 
 
 class CurveType(models.TextChoices):
@@ -93,7 +104,7 @@ def overlay_upload_to(instance: Measurement, filename: str) -> str:
     return f"cobb/{uuid.uuid4().hex}.png"
 
 
-class Measurement(models.Model):
+class Measurement(ModelReading):
     """One landmark model version's Cobb measurement of one radiograph.
 
     Either measured (the angles, the largest curve and the 68 landmarks in the stored image's
@@ -111,12 +122,6 @@ class Measurement(models.Model):
         related_name="measurements",
         limit_choices_to={"kind": "landmarks"},
     )
-    status = models.CharField(
-        max_length=16,
-        choices=PredictionStatus.choices,
-        default=PredictionStatus.QUEUED,
-        db_index=True,
-    )
     cobb_pt = models.FloatField(null=True, blank=True)
     cobb_mt = models.FloatField(null=True, blank=True)
     cobb_tl = models.FloatField(null=True, blank=True)
@@ -130,34 +135,6 @@ class Measurement(models.Model):
     not_measured = models.CharField(max_length=64, blank=True, default="")
     ood_distance = models.FloatField(null=True, blank=True)
     overlay = models.FileField(upload_to=overlay_upload_to, max_length=255, blank=True)
-    timings_ms = models.JSONField(default=dict, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    celery_task_id = models.CharField(max_length=64, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    queued_at = models.DateTimeField(null=True, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["radiograph", "model_version"],
-                name="one_measurement_per_radiograph_and_model_version",
-            ),
-        ]
-        indexes = [
-            models.Index(fields=["status", "queued_at"]),
-            models.Index(fields=["status", "started_at"]),
-        ]
-
-    def __str__(self) -> str:
-        return f"Measurement {self.pk} ({self.status})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (PredictionStatus.SUCCEEDED, PredictionStatus.FAILED)
 
     @property
     def measured(self) -> bool:

@@ -4,17 +4,11 @@ from django.contrib import admin
 
 from registry.models import ModelVersion
 from scoliosis_portal.admin_history import HistoryReadOnlyAdmin
+from scoliosis_portal.admin_readonly import ServiceWrittenAdminMixin
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(HistoryReadOnlyAdmin):
+class ModelVersionAdmin(ServiceWrittenAdminMixin, HistoryReadOnlyAdmin):
     list_display = ("id", "name", "kind", "status", "architecture", "activated_by", "activated_at", "created_at")
     list_filter = ("kind", "status")
     search_fields = ("name", "sha256")
-    readonly_fields = [f.name for f in ModelVersion._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

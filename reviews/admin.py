@@ -4,37 +4,21 @@ from django.contrib import admin
 
 from reviews.models import MeasurementCorrection, Review
 from scoliosis_portal.admin_history import HistoryReadOnlyAdmin
+from scoliosis_portal.admin_readonly import AuditRecordAdminMixin, ServiceWrittenAdminMixin
 
 
 @admin.register(Review)
-class ReviewAdmin(HistoryReadOnlyAdmin):
+class ReviewAdmin(ServiceWrittenAdminMixin, HistoryReadOnlyAdmin):
     list_display = ["id", "radiograph", "reviewer", "label", "blind", "created_at", "updated_at"]
     list_filter = ["label", "blind"]
     search_fields = ["radiograph__id", "reviewer__username"]
     list_select_related = ["radiograph", "reviewer"]
-    readonly_fields = [f.name for f in Review._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(MeasurementCorrection)
-class MeasurementCorrectionAdmin(admin.ModelAdmin):
+class MeasurementCorrectionAdmin(AuditRecordAdminMixin, admin.ModelAdmin):
     """Every correction is its own row (the history of a film's measurement), read-only here."""
 
     list_display = ["id", "radiograph", "reviewer", "largest_angle", "upper_end", "lower_end", "created_at"]
     search_fields = ["radiograph__id", "reviewer__username"]
     list_select_related = ["radiograph", "reviewer"]
-    readonly_fields = [f.name for f in MeasurementCorrection._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -2,25 +2,19 @@
 from django.urls import path
 
 from reviews import apis
+from scoliosis_portal.routes import object_routes
 
 app_name = "reviews_api"
 
 urlpatterns = [
     path("review-queue/", apis.ReviewQueueApi.as_view(), name="review_queue"),
-    path(
-        "radiographs/<int:radiograph_id>/reviews/",
-        apis.RadiographReviewsApi.as_view(),
-        name="radiograph_reviews",
-    ),
-    path(
-        "radiographs/<int:radiograph_id>/adjudication/",
-        apis.RadiographAdjudicationApi.as_view(),
-        name="radiograph_adjudication",
-    ),
-    path(
-        "radiographs/<int:radiograph_id>/measurement-corrections/",
-        apis.RadiographMeasurementCorrectionsApi.as_view(),
-        name="radiograph_measurement_corrections",
+    # A radiograph's reads, adjudication and Cobb corrections.
+    *object_routes(
+        "radiographs/",
+        "radiograph",
+        reviews=apis.RadiographReviewsApi,
+        adjudication=apis.RadiographAdjudicationApi,
+        measurement_corrections=apis.RadiographMeasurementCorrectionsApi,
     ),
     path("agreement/", apis.AgreementApi.as_view(), name="agreement"),
 ]

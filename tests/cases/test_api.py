@@ -221,7 +221,9 @@ def test_image_url_downloads_the_stored_bytes_with_a_token(clinician, case):
 def test_prediction_field_comes_from_the_registered_hook(api_as, clinician, radiograph, monkeypatch):
     from cases import hooks
 
-    monkeypatch.setattr(hooks, "_prediction_payload", lambda *, radiograph, request: {"label": "normal"})
+    monkeypatch.setattr(
+        hooks.radiograph_prediction_payload, "provider", lambda *, radiograph, request: {"label": "normal"}
+    )
     body = api_as(clinician).get(reverse("cases_api:radiograph_detail", args=[radiograph.pk])).json()
     assert body["prediction"] == {"label": "normal"}
 
