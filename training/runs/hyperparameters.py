@@ -2,6 +2,7 @@
 within bounds (both from training.engine.recipe)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -12,23 +13,27 @@ from training.engine.recipe import (
     LANDMARK_RECIPE,
     PLATFORM_BOUNDS,
     SHIPPED_RECIPE,
+    Bounds,
     landmark_recipe_field_type,
     recipe_field_type,
 )
 
-# name -> (default, minimum, maximum, type): the shipped recipe's value and the platform's bounds,
-# both from training.engine.recipe. Bounds keep an admin from starting a run that cannot finish
+NumberTable = dict[str, tuple[Any, Any, Any, type]]
+
+
+def _number_table(recipe: Any, bounds: dict[str, Bounds], field_type: Callable[[str], type]) -> NumberTable:
+    """name -> (default, minimum, maximum, type): the recipe's value and the platform's bounds,
+    cast to the recipe field's type."""
+    return {
+        name: (getattr(recipe, name), field_type(name)(b.low), field_type(name)(b.high), field_type(name))
+        for name, b in bounds.items()
+    }
+
+
+# Both from training.engine.recipe. Bounds keep an admin from starting a run that cannot finish
 # on the training machine; TRAINING_DEFAULT_HYPERPARAMETERS overrides defaults (a deployment's
 # own recipe). outlier_exposure above 0 also turns on the confidence-floor OOD detector.
-HYPERPARAMETERS: dict[str, tuple[Any, Any, Any, type]] = {
-    name: (
-        getattr(SHIPPED_RECIPE, name),
-        recipe_field_type(name)(bounds.low),
-        recipe_field_type(name)(bounds.high),
-        recipe_field_type(name),
-    )
-    for name, bounds in PLATFORM_BOUNDS.items()
-}
+HYPERPARAMETERS: NumberTable = _number_table(SHIPPED_RECIPE, PLATFORM_BOUNDS, recipe_field_type)
 # name -> (default, allowed values).
 CHOICES: dict[str, tuple[str, tuple[str, ...]]] = {
     # "base": fine-tune the base model version's weights; "imagenet": start again from ImageNet.
@@ -70,16 +75,9 @@ def _clean_numbers(raw: dict, numbers: dict, overrides: dict, choices: dict) -> 
     return clean
 
 
-# Landmark runs have their own knobs (landmark model, time budget): name -> (default, min, max, type).
-LANDMARK_HYPERPARAMETERS: dict[str, tuple[Any, Any, Any, type]] = {
-    name: (
-        getattr(LANDMARK_RECIPE, name),
-        landmark_recipe_field_type(name)(bounds.low),
-        landmark_recipe_field_type(name)(bounds.high),
-        landmark_recipe_field_type(name),
-    )
-    for name, bounds in LANDMARK_PLATFORM_BOUNDS.items()
-}
+# Landmark runs have their own knobs (landmark model, time budget).
+LANDMARK_HYPERPARAMETERS: NumberTable = _number_table(LANDMARK_RECIPE, LANDMARK_PLATFORM_BOUNDS,
+                                                      landmark_recipe_field_type)
 
 
 # Train-time augmentation: off only to overfit a handful of films (tests, a smoke run).
