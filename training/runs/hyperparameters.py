@@ -14,6 +14,7 @@ from training.engine.recipe import (
     PLATFORM_BOUNDS,
     SHIPPED_RECIPE,
     Bounds,
+    landmark_learning_rate,
     landmark_recipe_field_type,
     recipe_field_type,
 )
@@ -80,12 +81,23 @@ LANDMARK_HYPERPARAMETERS: NumberTable = _number_table(LANDMARK_RECIPE, LANDMARK_
                                                       landmark_recipe_field_type)
 
 
-# Train-time augmentation: off only to overfit a handful of films (tests, a smoke run).
-LANDMARK_CHOICES: dict[str, tuple[bool, tuple[bool, ...]]] = {"augment": (True, (True, False))}
+LANDMARK_CHOICES: dict[str, tuple[Any, tuple[Any, ...]]] = {
+    # Train-time augmentation: off only to overfit a handful of films (tests, a smoke run).
+    "augment": (True, (True, False)),
+    # As for the classifier: "base" continues the base landmark version's weights (the active
+    # one unless the run names another); "imagenet" starts again from ImageNet.
+    "start_from": ("base", ("base", "imagenet")),
+}
 
 
-def landmark_hyperparameters_clean(raw: dict | None) -> dict[str, Any]:
+def landmark_hyperparameters_clean(raw: dict | None, *, base_available: bool = True) -> dict[str, Any]:
     """Like hyperparameters_clean, for a landmark run (TRAINING_LANDMARK_DEFAULT_HYPERPARAMETERS
-    overrides the defaults)."""
+    overrides the defaults). A learning rate nobody chose is the recipe's peak for how the run
+    starts: lower for a warm start, which needs a base version to continue (`base_available`)."""
     overrides = getattr(settings, "TRAINING_LANDMARK_DEFAULT_HYPERPARAMETERS", {}) or {}
-    return _clean_numbers(dict(raw or {}), LANDMARK_HYPERPARAMETERS, overrides, LANDMARK_CHOICES)
+    raw = dict(raw or {})
+    clean = _clean_numbers(raw, LANDMARK_HYPERPARAMETERS, overrides, LANDMARK_CHOICES)
+    if "learning_rate" not in raw and "learning_rate" not in overrides:
+        warm = clean["start_from"] == "base" and base_available
+        clean["learning_rate"] = landmark_learning_rate(warm_start=warm)
+    return clean
