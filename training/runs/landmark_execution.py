@@ -107,8 +107,9 @@ def _train(data, hp: dict[str, Any], run: TrainingRun, reporter, data_error: typ
 def landmark_run_execute(run: TrainingRun, reporter, *, cancelled: type[Exception], data_error: type[Exception]) -> None:
     """1. collect AASCE + corrected films (evaluation part fixed); 2. train within the budget,
     continuing the base landmark version (checked against its registered SHA-256) unless the run
-    starts from ImageNet or there is no base; 3. evaluate candidate and active landmark model on the same evaluation films;
-    4. register the candidate (kind landmarks) with the gate's decision in one transaction."""
+    starts from ImageNet or there is no base; 3. evaluate candidate and active landmark model on
+    the same evaluation films; 4. register the candidate (kind landmarks) with the gate's decision
+    in one transaction."""
     from training.runs.landmark_dataset import LandmarkDataMissing, landmark_training_data_collect
 
     hp = landmark_hyperparameters_clean(run.hyperparameters)
