@@ -15,6 +15,7 @@ from cases.models import Radiograph
 from inference.models import Measurement, Prediction
 from inference.selectors import (
     gradcam_path,
+    measurement_correction_for_user,
     measurement_get_for_user,
     measurement_latest_for_radiograph,
     measurement_overlay_path,
@@ -101,7 +102,12 @@ class MeasurementSerializer(serializers.ModelSerializer):
     succeeded measurement is either measured (angles in degrees, the largest curve with its end
     vertebrae and apex named T1-L5, and 68 landmarks as [x, y] in the stored image's pixels: 4
     corners per vertebra T1..L5, top-left, top-right, bottom-left, bottom-right) or not measured,
-    with the reason in `not_measured` and every angle null."""
+    with the reason in `not_measured` and every angle null. These fields are always the model's.
+
+    `correction` is the film's latest reviewer correction the requesting user may see (null if
+    none): the angle the case shows, with its own `landmarks` (the same 68 pairs, as corrected),
+    end vertebrae, apex, who (null for a clinician) and when; the radiograph API's
+    `measurement_correction` is the same object."""
 
     cobb = serializers.SerializerMethodField()
     largest = serializers.SerializerMethodField()
@@ -112,13 +118,14 @@ class MeasurementSerializer(serializers.ModelSerializer):
     model_version = serializers.SerializerMethodField()
     curve_type = serializers.SerializerMethodField()
     severity = serializers.SerializerMethodField()
+    correction = serializers.SerializerMethodField()
 
     class Meta:
         model = Measurement
         fields = [
             "id", "status", "cobb", "largest", "curve_type", "severity", "severity_words",
             "scoliosis_evidence", "landmarks", "not_measured", "overlay_url", "model_version",
-            "error", "created_at", "finished_at",
+            "error", "created_at", "finished_at", "correction",
         ]
         read_only_fields = fields
 
@@ -158,6 +165,13 @@ class MeasurementSerializer(serializers.ModelSerializer):
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_model_version(self, m: Measurement) -> dict:
         return {"id": m.model_version.pk, "name": m.model_version.name}
+
+    @extend_schema_field(serializers.JSONField(allow_null=True))
+    def get_correction(self, m: Measurement) -> dict | None:
+        request = self.context.get("request")
+        if request is None:
+            return None
+        return measurement_correction_for_user(radiograph=m.radiograph, user=request.user)
 
 
 class MeasurementDetailApi(APIView):

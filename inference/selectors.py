@@ -9,7 +9,8 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 from django.urls import reverse
 
-from cases.access import radiographs_with_answer_visible
+from cases import hooks
+from cases.access import model_answer_hidden, radiographs_with_answer_visible
 from cases.models import Radiograph
 from cases.selectors import radiograph_list_for_user
 from inference.models import Measurement, Prediction, PredictionStatus, SeverityBand
@@ -77,9 +78,11 @@ def confidence_in_words(confidence: float | None) -> str:
     return f"{band}. Of 10 radiographs given this answer, about {in_ten} would truly have it."
 
 
-def prediction_panel_context(*, radiograph: Radiograph, prediction: Prediction | None) -> dict:
+def prediction_panel_context(*, radiograph: Radiograph, prediction: Prediction | None, user=None) -> dict:
     """Everything the prediction panel template needs (shared by the radiograph and review
-    pages)."""
+    pages). With `user`, the Cobb layer draws the latest correction of the film that user may see
+    (else the model's measurement); without, the model's: the reading page, where the reviewer's
+    own edit layer lies over it, and the panel it polls keeps it so (`cobb=model`)."""
     labels = list(prediction.model_version.labels) if prediction else []
     probabilities = []
     if prediction and prediction.status == PredictionStatus.SUCCEEDED:
@@ -88,6 +91,7 @@ def prediction_panel_context(*, radiograph: Radiograph, prediction: Prediction |
             key=lambda item: -item[1],
         )
     measurement = measurement_latest_for_radiograph(radiograph)
+    correction = None if user is None else measurement_correction_for_user(radiograph=radiograph, user=user)
     # The panel keeps polling until both parts are done: the measurement is chained after the
     # prediction, so it arrives a moment later.
     finished = prediction is not None and prediction.is_finished and (
@@ -97,7 +101,7 @@ def prediction_panel_context(*, radiograph: Radiograph, prediction: Prediction |
         "radiograph": radiograph,
         "prediction": prediction,
         "finished": finished,
-        **measurement_panel_context(measurement=measurement, prediction=prediction),
+        **measurement_panel_context(measurement=measurement, prediction=prediction, correction=correction),
         "cobb_layer_id": f"cobb-layer-{radiograph.pk}",
         "probabilities": [
             {"label": label, "percent": round(p * 100, 1)} for label, p in probabilities
@@ -105,7 +109,8 @@ def prediction_panel_context(*, radiograph: Radiograph, prediction: Prediction |
         "confidence_words": confidence_in_words(prediction.confidence) if prediction else "",
         "image_url": reverse("cases_api:radiograph_image", args=[radiograph.pk]),
         "gradcam_url": gradcam_path(prediction) if prediction else None,
-        "panel_url": reverse("inference:prediction_panel", args=[radiograph.pk]),
+        "panel_url": reverse("inference:prediction_panel", args=[radiograph.pk])
+        + ("?fragment=1" if user is not None else "?fragment=1&cobb=model"),
     }
 
 
@@ -178,36 +183,57 @@ def _endplate(corners: list, upper: bool, extend: float = 0.8) -> list[list[floa
     return [[ax - dx * extend, ay - dy * extend], [bx + dx * extend, by + dy * extend]]
 
 
-def cobb_layer_shapes(measurement: Measurement | None) -> list[dict] | None:
+def cobb_shapes(*, landmarks: list, upper: str, lower: str, apex: str, caption: str) -> list[dict]:
     """The film viewer's "Cobb" vector layer (static/viewer/viewer.js shapes, in the stored
     image's pixels, so it stays on the anatomy at every zoom): the 17 vertebra outlines, the
-    endplate lines of the largest curve's end vertebrae, and the angle values. None when the
-    film was not measured."""
-    if measurement is None or not measurement.measured or not measurement.landmarks:
-        return None
+    endplate lines of the curve's end vertebrae, their names, and `caption` beside the apex."""
     from inference.engine.cobb import VERTEBRAE  # plain Python: no torch
 
-    vertebrae = [measurement.landmarks[4 * i: 4 * i + 4] for i in range(len(VERTEBRAE))]
+    vertebrae = [landmarks[4 * i: 4 * i + 4] for i in range(len(VERTEBRAE))]
     shapes: list[dict] = [
         {"type": "polyline", "points": [v[0], v[1], v[3], v[2]], "closed": True,
          "color": OUTLINE_COLOUR, "width": 1.5}
         for v in vertebrae
     ]
-    upper = vertebrae[VERTEBRAE.index(measurement.largest_upper)]
-    lower = vertebrae[VERTEBRAE.index(measurement.largest_lower)]
-    apex = vertebrae[VERTEBRAE.index(measurement.largest_apex)]
-    top, bottom = _endplate(upper, upper=True), _endplate(lower, upper=False)
+    top = _endplate(vertebrae[VERTEBRAE.index(upper)], upper=True)
+    bottom = _endplate(vertebrae[VERTEBRAE.index(lower)], upper=False)
+    middle = vertebrae[VERTEBRAE.index(apex)]
     shapes += [
         {"type": "polyline", "points": top, "color": ENDPLATE_COLOUR, "width": 3},
         {"type": "polyline", "points": bottom, "color": ENDPLATE_COLOUR, "width": 3},
-        {"type": "text", "x": top[1][0], "y": top[1][1], "text": measurement.largest_upper,
-         "color": ENDPLATE_COLOUR, "size": 13},
-        {"type": "text", "x": bottom[1][0], "y": bottom[1][1], "text": measurement.largest_lower,
-         "color": ENDPLATE_COLOUR, "size": 13},
-        {"type": "text", "x": max(p[0] for p in apex) + 10, "y": sum(p[1] for p in apex) / 4,
-         "text": f"Cobb {measurement.largest_angle:.1f}\u00b0", "color": "#ffffff", "size": 15},
+        {"type": "text", "x": top[1][0], "y": top[1][1], "text": upper, "color": ENDPLATE_COLOUR, "size": 13},
+        {"type": "text", "x": bottom[1][0], "y": bottom[1][1], "text": lower, "color": ENDPLATE_COLOUR, "size": 13},
+        {"type": "text", "x": max(p[0] for p in middle) + 10, "y": sum(p[1] for p in middle) / 4,
+         "text": caption, "color": "#ffffff", "size": 15},
     ]
     return shapes
+
+
+def cobb_layer_shapes(measurement: Measurement | None) -> list[dict] | None:
+    """The model's measurement as the Cobb layer (`cobb_shapes`); None when the film was not
+    measured."""
+    if measurement is None or not measurement.measured or not measurement.landmarks:
+        return None
+    return cobb_shapes(landmarks=measurement.landmarks, upper=measurement.largest_upper,
+                       lower=measurement.largest_lower, apex=measurement.largest_apex,
+                       caption=f"Cobb {measurement.largest_angle:.1f}\u00b0")
+
+
+def cobb_layer_shapes_corrected(correction: dict) -> list[dict]:
+    """A reviewer's correction (the payload of cases.hooks.radiograph_measurement_correction_payload)
+    as the Cobb layer: its landmarks, end vertebrae and angle, captioned as corrected."""
+    largest = correction["largest"]
+    return cobb_shapes(landmarks=correction["landmarks"], upper=largest["upper"], lower=largest["lower"],
+                       apex=largest["apex"], caption=f"Cobb {largest['angle']:.1f}\u00b0 (corrected)")
+
+
+def measurement_correction_for_user(*, radiograph: Radiograph, user) -> dict | None:
+    """The latest reviewer's correction of the film's Cobb measurement that `user` may see: the
+    reviews app decides whose (registered in cases.hooks: reviewers see their own only), and
+    nobody sees one while blind reading hides the model's measurement from them."""
+    if model_answer_hidden(user=user, radiograph=radiograph):
+        return None
+    return hooks.radiograph_measurement_correction_payload(radiograph=radiograph, user=user)
 
 
 def class_and_angle_disagree(*, prediction: Prediction | None, measurement: Measurement | None) -> str:
@@ -223,11 +249,16 @@ def class_and_angle_disagree(*, prediction: Prediction | None, measurement: Meas
     return ""
 
 
-def measurement_panel_context(*, measurement: Measurement | None, prediction: Prediction | None) -> dict:
+def measurement_panel_context(*, measurement: Measurement | None, prediction: Prediction | None,
+                              correction: dict | None = None) -> dict:
+    """The measurement's part of the panel. The Cobb layer draws `correction` (a reviewer's, which
+    the case then shows) when given, else the model's measurement."""
     return {
         "measurement": measurement,
         "measurement_severity": severity_in_words(measurement.severity) if measurement else "",
-        "cobb_layer": cobb_layer_shapes(measurement),
+        "cobb_layer": cobb_layer_shapes_corrected(correction) if correction else cobb_layer_shapes(measurement),
+        "cobb_layer_label": "Cobb (corrected)" if correction else "Cobb",
+        "cobb_correction": correction,
         "cobb_conflict": class_and_angle_disagree(prediction=prediction, measurement=measurement),
         "overlay_url": measurement_overlay_path(measurement) if measurement else None,
     }

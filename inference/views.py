@@ -19,12 +19,15 @@ REFRESH_SECONDS = 3
 @require_GET
 def prediction_panel(request: HttpRequest, radiograph_id: int) -> HttpResponse:
     """The model's answer for one radiograph. `?fragment=1` returns only the panel, which the
-    page's script polls; without JavaScript the full page refreshes itself until it is done."""
+    page's script polls; without JavaScript the full page refreshes itself until it is done. Its
+    Cobb layer draws the latest correction the user may see, or with `?cobb=model` (the reading
+    page's panel) the model's measurement."""
     radiograph = radiograph_get_for_user(user=request.user, radiograph_id=radiograph_id)
     if model_answer_hidden(user=request.user, radiograph=radiograph):
         raise PermissionDenied("Blind reading: the model's answer is shown once your read is saved.")
     context = prediction_panel_context(
-        radiograph=radiograph, prediction=prediction_latest_for_radiograph(radiograph)
+        radiograph=radiograph, prediction=prediction_latest_for_radiograph(radiograph),
+        user=None if request.GET.get("cobb") == "model" else request.user,
     )
     context["refresh_seconds"] = REFRESH_SECONDS
     template = (

@@ -103,15 +103,20 @@ class LandmarkTrainingRunStartForm(forms.Form):
 
     minutes = _landmark_bounded("minutes", label="Training time budget (minutes)")
     batch_size = _landmark_bounded("batch_size")
-    learning_rate = _landmark_bounded("learning_rate")
+    # Blank: the recipe's peak for how the run starts (training.runs.hyperparameters).
+    learning_rate = _landmark_bounded("learning_rate", required=False,
+                                      help_text="Blank: the recipe's peak, lower for a warm start.")
     seed = _landmark_bounded("seed")
+    start_from = forms.ChoiceField(choices=[("base", "the active landmark model's weights (warm start)"),
+                                            ("imagenet", "ImageNet weights (train afresh)")],
+                                   initial="base", required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # A deployment's TRAINING_LANDMARK_DEFAULT_HYPERPARAMETERS, if any, over the recipe.
         defaults = services.landmark_hyperparameters_clean({})
         for name, field in self.fields.items():
-            field.initial = defaults[name]
+            field.initial = None if name == "learning_rate" else defaults[name]
 
 
 def _landmark_data_problem() -> str | None:
@@ -261,8 +266,8 @@ def landmark_training_run_start(request: HttpRequest) -> HttpResponse:
             f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
         return redirect("training:models")
     try:
-        run = services.training_run_start(user=request.user, kind=ModelKind.LANDMARKS,
-                                          hyperparameters=dict(form.cleaned_data))
+        run = services.training_run_start(user=request.user, kind=ModelKind.LANDMARKS, hyperparameters={
+            k: v for k, v in form.cleaned_data.items() if v not in (None, "")})
     except services.TrainingRunConflict as exc:
         messages.error(request, str(exc))
         return redirect("training:models")

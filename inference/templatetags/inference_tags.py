@@ -9,11 +9,14 @@ from inference.selectors import (
 register = template.Library()
 
 
-@register.inclusion_tag("inference/_prediction_panel.html")
-def prediction_panel(radiograph):
-    """The model's answer for a radiograph the view already let the user see."""
+@register.inclusion_tag("inference/_prediction_panel.html", takes_context=True)
+def prediction_panel(context, radiograph):
+    """The model's answer for a radiograph the view already let the user see; its Cobb layer
+    draws the latest correction of the film this user may see, if any."""
+    request = context.get("request")
     return prediction_panel_context(
-        radiograph=radiograph, prediction=prediction_latest_for_radiograph(radiograph)
+        radiograph=radiograph, prediction=prediction_latest_for_radiograph(radiograph),
+        user=getattr(request, "user", None),
     )
 
 

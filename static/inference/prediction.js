@@ -2,7 +2,8 @@
 // (the page also refreshes itself without JavaScript), and announce the panel's heat-map to the
 // film viewer (static/viewer/viewer.js), which draws it as a layer over the film; likewise the
 // Cobb measurement's vector shapes (vertebra outlines, endplates, angle; in image pixels), which
-// the panel carries as JSON once the measurement has arrived.
+// the panel carries as JSON once the measurement has arrived, with the layer's label ("Cobb", or
+// "Cobb (corrected)" when the shapes are a reviewer's correction rather than the model's).
 (function () {
   "use strict";
   function cobbShapes(panel) {
@@ -16,6 +17,7 @@
         radiographId: panel.dataset.radiographId,
         heatmapUrl: panel.dataset.heatmapUrl || null,
         cobbShapes: cobbShapes(panel),
+        cobbLabel: panel.dataset.cobbLabel || null,
         finished: panel.dataset.finished === "true",
       },
     }));

@@ -636,9 +636,10 @@
       this.removeLayer("heatmap");
     }
     // The Cobb measurement: a vector layer the clinician toggles; a later poll keeps the
-    // clinician's choice of visibility.
+    // clinician's choice of visibility. Its shapes are a reviewer's correction when the film has
+    // one the reader may see, and its label says so ("Cobb (corrected)").
     if (detail.cobbShapes && detail.cobbShapes.length) {
-      this.addLayer("cobb", { shapes: detail.cobbShapes, label: "Cobb" });
+      this.addLayer("cobb", { shapes: detail.cobbShapes, label: detail.cobbLabel || "Cobb" });
     } else if (this._layer("cobb")) {
       this.removeLayer("cobb");
     }

@@ -37,10 +37,10 @@ def _measured_film(clinician):
     return radiograph, measurement
 
 
-def _expected_box(page, measurement) -> dict:
+def _expected_box(page, shapes: list[dict]) -> dict:
     """The layer's extent, from its shapes' points, through the film's own image->screen box."""
     points = []
-    for shape in cobb_layer_shapes(measurement):
+    for shape in shapes:
         points += shape.get("points") or [[shape["x"], shape["y"]]]
     image = page.evaluate("() => document.querySelector('.film-viewer').filmViewer.imageBox()")
     k = image["width"] / FILM_W
@@ -53,8 +53,9 @@ def _cobb_box(page) -> dict | None:
     return page.evaluate("() => document.querySelector('.film-viewer').filmViewer.layerBox('cobb')")
 
 
-def _assert_registered(page, measurement, where: str) -> None:
-    box, expected = _cobb_box(page), _expected_box(page, measurement)
+def _assert_registered(page, measurement, where: str, shapes: list[dict] | None = None) -> None:
+    """The drawn Cobb layer lies where `shapes` (default: the model's measurement's) put it."""
+    box, expected = _cobb_box(page), _expected_box(page, shapes or cobb_layer_shapes(measurement))
     assert box is not None, where
     for key in ("x", "y", "width", "height"):
         assert abs(box[key] - expected[key]) <= 1, (where, key, box, expected)
@@ -123,6 +124,42 @@ def test_polling_panel_adds_the_cobb_layer_when_the_measurement_arrives(live_ser
     _frames(page)
     assert "27.5°" in page.locator("#cobb-answer").inner_text()
     _assert_registered(page, measurement, "after the poll")
+
+
+def test_clinicians_cobb_layer_draws_the_reviewers_saved_correction(
+    live_server, browser, clinician, reviewer, media_dir  # noqa: F811
+):
+    from inference.selectors import cobb_layer_shapes_corrected, measurement_correction_for_user
+    from reviews.services import measurement_correction_submit, review_submit
+
+    radiograph, measurement = _measured_film(clinician)
+    review_submit(radiograph=radiograph, reviewer=reviewer, label="scoliosis")  # the blind read first
+    # The reviewer moves the whole column 40 px right and takes T3 and L2 as the end vertebrae.
+    moved = [[x + 40, y] for x, y in measurement.landmarks]
+    correction = measurement_correction_submit(radiograph=radiograph, reviewer=reviewer, landmarks=moved,
+                                               upper_end="T3", lower_end="L2")
+    page = _page_as(browser, live_server, clinician)
+    page.goto(f"{live_server.url}/radiographs/{radiograph.pk}/")
+    page.wait_for_function("() => document.querySelector('.film-viewer')?.dataset.state === 'ready'")
+    page.wait_for_function("() => document.querySelector('.film-viewer').filmViewer.layerReady('cobb')")
+    _frames(page)
+
+    assert page.get_by_label("Show Cobb (corrected)").is_checked()
+    captions = page.evaluate("() => document.querySelector('.film-viewer').filmViewer._layer('cobb').shapes"
+                             ".filter(s => s.type === 'text').map(s => s.text)")
+    assert captions == ["T3", "L2", f"Cobb {correction.largest_angle:.1f}\u00b0 (corrected)"]
+    corrected = cobb_layer_shapes_corrected(measurement_correction_for_user(radiograph=radiograph, user=clinician))
+    _assert_registered(page, measurement, "the correction, fit", shapes=corrected)
+    # Not the model's: its column lies 40 image pixels further left.
+    assert _cobb_box(page)["x"] - _expected_box(page, cobb_layer_shapes(measurement))["x"] > 10
+    assert "Cobb (corrected)" in page.locator("#cobb-answer").inner_text()
+    assert f"{correction.largest_angle:.1f}°" in page.locator('[data-field="corrected-angle"]').inner_text()
+
+    page.locator(".fv-canvas").focus()
+    for _ in range(2):
+        page.keyboard.press("+")
+    _frames(page)
+    _assert_registered(page, measurement, "the correction, zoomed", shapes=corrected)
 
 
 def _drawn_spine() -> tuple[bytes, np.ndarray]:

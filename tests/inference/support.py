@@ -93,9 +93,11 @@ def make_radiograph(case: Case, *, data: bytes | None = None, seed: int = 0) -> 
     return radiograph
 
 
-def build_landmark_checkpoint_bytes(*, seed: int = 0) -> bytes:
+def build_landmark_checkpoint_bytes(*, seed: int = 0, architecture: str = "test-landmarks",
+                                    input_size: int = 128, input_width: int = 64) -> bytes:
     """A real landmark checkpoint with random weights (tiny, un-pretrained): loads and runs, finds
-    no spine. For registry tests; `measuring_landmark_checkpoint_bytes` measures films."""
+    no spine. For registry tests; `measuring_landmark_checkpoint_bytes` measures films. With the
+    engine's architecture name and a run's canvas, a landmark run can warm-start from it."""
     import torch
 
     from inference.engine import (
@@ -114,11 +116,11 @@ def build_landmark_checkpoint_bytes(*, seed: int = 0) -> bytes:
     ood = MahalanobisOOD(torch.zeros(1, dim), torch.zeros(dim, dim), float("inf"))
     metadata = {
         "kind": "landmarks",
-        "architecture": "test-landmarks",
+        "architecture": architecture,
         "backbone": "tf_efficientnet_lite0",
         "head_width": 16,
         "vertebrae": list(VERTEBRAE),
-        "preprocessing": PreprocessParams(input_size=128, input_width=64).to_dict(),
+        "preprocessing": PreprocessParams(input_size=input_size, input_width=input_width).to_dict(),
         "measurability": MeasurabilityThresholds().to_dict(),
         "name": f"test-landmarks-{seed}-{uuid.uuid4().hex[:6]}",
     }

@@ -164,3 +164,98 @@ def test_case_report_prints_the_reviewers_angle_before_the_models(read_film, rev
     assert lines[0].name.startswith("Cobb angle, reviewer's correction (T4\u2013L1")
     assert lines[0].value == pytest.approx(15.0, abs=0.01) and lines[0].source.startswith("reviewer")
     assert lines[1].value == pytest.approx(30.0, abs=0.05)  # the model's, kept beside it
+
+
+# --- the Cobb layer and the measurement API follow the latest correction ---------------------------
+
+
+def _cobb_layer(page: str, radiograph) -> list[dict] | None:
+    """The Cobb layer's shapes the page hands the film viewer (its json_script), or None."""
+    import json
+    import re
+
+    found = re.search(rf'<script id="cobb-layer-{radiograph.pk}" type="application/json">(.*?)</script>', page, re.S)
+    return json.loads(found.group(1)) if found else None
+
+
+def _captions(shapes: list[dict]) -> list[str]:
+    return [s["text"] for s in shapes if s["type"] == "text"]
+
+
+def test_measurement_api_adds_the_correction_and_keeps_the_models_landmarks(read_film, reviewer, clinician, api_as):
+    model_landmarks = read_film.measurements.get().landmarks
+    correction = measurement_correction_submit(radiograph=read_film, reviewer=reviewer, upper_end="T1", lower_end="L1",
+                                               landmarks=straighter_landmarks().tolist())
+    measurement = read_film.measurements.get()
+    for body in (api_as(clinician).get(f"/api/v1/measurements/{measurement.pk}/").json(),
+                 api_as(clinician).get(f"/api/v1/radiographs/{read_film.pk}/").json()["measurement"]):
+        # `landmarks`, `largest` and the angles stay the model's; `correction` is the reviewer's.
+        assert body["landmarks"] == model_landmarks and body["largest"]["angle"] == pytest.approx(30.0, abs=0.05)
+        shown = body["correction"]
+        assert shown["id"] == correction.pk and shown["landmarks"] == correction.landmarks
+        assert shown["largest"] == {"angle": correction.largest_angle, "upper": "T1", "lower": "L1",
+                                    "apex": correction.apex}
+        assert shown["reviewer"] is None and shown["created_at"]  # a clinician: when, not who
+    assert api_as(reviewer).get(f"/api/v1/measurements/{measurement.pk}/").json()["correction"]["reviewer"] == \
+        reviewer.username
+
+
+def test_measurement_api_correction_is_null_without_one(read_film, clinician, api_as):
+    measurement = read_film.measurements.get()
+    assert api_as(clinician).get(f"/api/v1/measurements/{measurement.pk}/").json()["correction"] is None
+
+
+def test_another_reviewer_gets_neither_the_correction_nor_its_layer(read_film, reviewer, second_reviewer,
+                                                                     api_as, client_as):
+    measurement_correction_submit(radiograph=read_film, reviewer=reviewer, upper_end="T1", lower_end="L1")
+    review_submit(radiograph=read_film, reviewer=second_reviewer, label="scoliosis")
+    measurement = read_film.measurements.get()
+    assert api_as(second_reviewer).get(f"/api/v1/measurements/{measurement.pk}/").json()["correction"] is None
+    panel = client_as(second_reviewer).get(reverse("inference:prediction_panel", args=[read_film.pk]),
+                                           {"fragment": 1}).content.decode()
+    assert _captions(_cobb_layer(panel, read_film))[-1] == "Cobb 30.0°"  # the model's
+    assert 'data-cobb-label="Cobb"' in panel and "corrected" not in panel
+
+
+def test_blind_reviewer_gets_no_correction_of_an_unread_film(read_film, reviewer, second_reviewer, api_as):
+    measurement_correction_submit(radiograph=read_film, reviewer=reviewer, upper_end="T1", lower_end="L1")
+    body = api_as(second_reviewer).get(f"/api/v1/radiographs/{read_film.pk}/").json()
+    assert body["measurement"] is None and body["measurement_correction"] is None
+
+
+def test_clinicians_cobb_layer_draws_the_latest_correction(read_film, reviewer, clinician, client_as):
+    from django.utils.timezone import localtime
+
+    from inference.selectors import (
+        cobb_layer_shapes,
+        cobb_layer_shapes_corrected,
+        measurement_correction_for_user,
+    )
+
+    measurement_correction_submit(radiograph=read_film, reviewer=reviewer, upper_end="T1", lower_end="L1")
+    latest = measurement_correction_submit(radiograph=read_film, reviewer=reviewer, upper_end="T2", lower_end="T12",
+                                           landmarks=straighter_landmarks().tolist())
+    client = client_as(clinician)
+    page = client.get(reverse("cases:radiograph_detail", args=[read_film.pk])).content.decode()
+
+    layer = _cobb_layer(page, read_film)
+    assert layer == cobb_layer_shapes_corrected(measurement_correction_for_user(radiograph=read_film, user=clinician))
+    assert layer != cobb_layer_shapes(read_film.measurements.get())
+    assert _captions(layer) == ["T2", "T12", f"Cobb {latest.largest_angle:.1f}° (corrected)"]
+    # The layer's outlines are the corrected landmarks (vertebra T1's quadrilateral).
+    assert layer[0]["points"] == [latest.landmarks[i] for i in (0, 1, 3, 2)]
+    assert 'data-cobb-label="Cobb (corrected)"' in page
+    note = f"({latest.largest_angle:.1f}° T2–T12, by a reviewer, {localtime(latest.created_at):%Y-%m-%d %H:%M})"
+    assert note in page
+    # The panel the page polls says the same; the reading page's (cobb=model) keeps the model's.
+    url = reverse("inference:prediction_panel", args=[read_film.pk])
+    assert _cobb_layer(client.get(url, {"fragment": 1}).content.decode(), read_film) == layer
+    model = _cobb_layer(client.get(url, {"fragment": 1, "cobb": "model"}).content.decode(), read_film)
+    assert model == cobb_layer_shapes(read_film.measurements.get())
+
+
+def test_reviewers_reading_page_keeps_the_models_layer_under_their_editor(read_film, reviewer, client_as):
+    measurement_correction_submit(radiograph=read_film, reviewer=reviewer, upper_end="T1", lower_end="L1")
+    page = client_as(reviewer).get(reverse("reviews:review_read", args=[read_film.pk])).content.decode()
+    assert _captions(_cobb_layer(page, read_film))[-1] == "Cobb 30.0°"
+    assert "cobb=model" in page and 'data-upper="T1"' in page  # the editor starts from their correction

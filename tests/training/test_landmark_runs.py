@@ -74,6 +74,7 @@ def test_platform_landmark_defaults_are_the_engine_defaults():
     recipe = LANDMARK_RECIPE.as_dict()
     assert config.time_budget_s == recipe.pop("minutes") * 60
     assert config.lr == recipe.pop("learning_rate")
+    assert recipe.pop("warm_start_learning_rate") < config.lr  # a continuation's lower peak
     assert {k: getattr(config, k) for k in recipe} == recipe
 
 
@@ -161,3 +162,142 @@ def test_passing_landmark_candidate_is_activated_when_auto_activation_is_on(
     assert done.evaluation["promoted"]
     assert model_version_get_active(ModelKind.LANDMARKS) == version
     assert "landmark gate of training run" in version.status_reason
+
+
+# --- where a landmark run starts: the base (active) version's weights, or ImageNet's ---------------
+
+
+@pytest.fixture
+def landmark_base(landmark_data):
+    """The active landmark version: random weights on the tiny runs' canvas (256 x 96, head 16),
+    so a tiny run can continue it."""
+    from inference.engine.landmark_model import LANDMARK_ARCHITECTURE
+    from tests.inference.support import (
+        build_landmark_checkpoint_bytes,
+        make_active_landmark_version,
+    )
+
+    return make_active_landmark_version(data=build_landmark_checkpoint_bytes(
+        seed=11, architecture=LANDMARK_ARCHITECTURE, input_size=256, input_width=96))
+
+
+def _tamper(version: ModelVersion) -> None:
+    """Another valid checkpoint where the registered one was stored."""
+    from pathlib import Path
+
+    from inference.engine.landmark_model import LANDMARK_ARCHITECTURE
+    from tests.inference.support import build_landmark_checkpoint_bytes
+
+    Path(version.checkpoint.path).write_bytes(build_landmark_checkpoint_bytes(
+        seed=12, architecture=LANDMARK_ARCHITECTURE, input_size=256, input_width=96))
+
+
+def _run_landmarks(admin_user, **hyperparameters) -> TrainingRun:
+    """A two-epoch landmark run, executed here by the worker's own function."""
+    from training.runs.execution import training_run_execute as execute
+
+    run = services.training_run_start(user=admin_user, kind=ModelKind.LANDMARKS,
+                                      hyperparameters={"max_epochs": 2, **hyperparameters})
+    execute(training_run_id=run.pk, task_id=run.celery_task_id)
+    return TrainingRun.objects.get(pk=run.pk)
+
+
+def _metadata(version: ModelVersion) -> dict:
+    from inference.engine import load_checkpoint
+    from inference.engine.landmark_predictor import LANDMARK_FORMAT
+
+    with version.checkpoint.open("rb") as handle:
+        return load_checkpoint(handle.read(), expected_format=LANDMARK_FORMAT).metadata
+
+
+@pytest.mark.django_db
+def test_landmark_run_from_base_continues_the_active_versions_weights(landmark_base, admin_user):
+    done = _run_landmarks(admin_user)  # start_from defaults to "base"
+
+    assert done.status == TrainingRunStatus.SUCCEEDED, done.error
+    assert done.hyperparameters["start_from"] == "base" and done.base_model_version == landmark_base
+    assert f"fine-tuning base model {landmark_base.name} (#{landmark_base.pk})" in done.log_tail
+    meta = _metadata(ModelVersion.objects.get(training_run=done))
+    # The engine loaded the base's weights strictly and recorded the file it read.
+    assert meta["training"]["init_checkpoint_sha256"] == landmark_base.sha256
+    assert meta["start_from"] == "base"
+    assert meta["initialised_from"] == {"model_version": {"id": landmark_base.pk, "name": landmark_base.name},
+                                        "checkpoint_sha256": landmark_base.sha256}
+
+
+@pytest.mark.django_db
+def test_landmark_run_fails_readably_when_the_stored_base_is_not_the_registered_one(landmark_base, admin_user):
+    _tamper(landmark_base)
+    done = _run_landmarks(admin_user, start_from="base")
+
+    assert done.status == TrainingRunStatus.FAILED
+    assert done.error == (f"The stored checkpoint of base model {landmark_base.name} (#{landmark_base.pk}) is "
+                          "not the registered one; choose another base or start from ImageNet.")
+    assert not ModelVersion.objects.filter(training_run=done).exists()
+    assert model_version_get_active(ModelKind.LANDMARKS) == landmark_base
+
+
+@pytest.mark.django_db
+def test_landmark_run_says_when_the_base_is_another_canvas_than_the_run(landmark_data, admin_user):
+    from tests.inference.support import make_active_landmark_version
+
+    other = make_active_landmark_version(seed=3)  # a 128 x 64 canvas; the run's is 256 x 96
+    done = _run_landmarks(admin_user)
+
+    assert done.status == TrainingRunStatus.FAILED
+    assert done.error.startswith(f"The base landmark model {other.name} (#{other.pk}) cannot be continued "
+                                 "with this run's hyper-parameters")
+    assert done.error.endswith("keep its input size, input width and head width, or start from ImageNet.")
+
+
+@pytest.mark.django_db
+def test_landmark_run_from_imagenet_never_reads_the_base(landmark_base, admin_user):
+    _tamper(landmark_base)  # reading it would fail the run
+    done = _run_landmarks(admin_user, start_from="imagenet")
+
+    assert done.status == TrainingRunStatus.SUCCEEDED, done.error
+    assert "starting from ImageNet weights" in done.log_tail and "fine-tuning" not in done.log_tail
+    meta = _metadata(ModelVersion.objects.get(training_run=done))
+    assert "init_checkpoint_sha256" not in meta["training"] and meta["training"]["init_checkpoint"] is None
+    assert meta["start_from"] == "imagenet" and "initialised_from" not in meta
+
+
+@pytest.mark.django_db
+def test_landmark_run_from_base_without_an_active_version_starts_from_imagenet(landmark_data, admin_user):
+    done = _run_landmarks(admin_user, start_from="base")
+
+    assert done.status == TrainingRunStatus.SUCCEEDED, done.error
+    assert "starting from ImageNet weights (no base model version to start from)" in done.log_tail
+    assert _metadata(ModelVersion.objects.get(training_run=done))["start_from"] == "imagenet"
+
+
+@pytest.mark.django_db
+def test_landmark_learning_rate_nobody_chose_is_lower_for_a_warm_start(landmark_data, settings, admin_user):
+    # The deployment's recipe without a learning rate of its own: the shipped recipe's peaks.
+    settings.TRAINING_LANDMARK_DEFAULT_HYPERPARAMETERS = {
+        k: v for k, v in TINY_LANDMARK_HYPERPARAMETERS.items() if k != "learning_rate"}
+
+    def started(**hyperparameters) -> dict:
+        run = services.training_run_start(user=admin_user, kind=ModelKind.LANDMARKS, hyperparameters=hyperparameters)
+        TrainingRun.objects.filter(pk=run.pk).delete()  # the one-live-run slot, for the next
+        return run.hyperparameters
+
+    assert started()["learning_rate"] == LANDMARK_RECIPE.learning_rate  # no base to continue
+    from tests.inference.support import make_active_landmark_version
+
+    make_active_landmark_version()
+    assert started()["learning_rate"] == LANDMARK_RECIPE.warm_start_learning_rate == 5e-4
+    assert started(start_from="imagenet")["learning_rate"] == LANDMARK_RECIPE.learning_rate == 1e-3
+    assert started(learning_rate=2e-3)["learning_rate"] == 2e-3  # an admin's choice stands
+
+
+@pytest.mark.django_db
+def test_models_page_offers_where_a_landmark_run_starts(landmark_data, admin_user, client_as):
+    client = client_as(admin_user)
+    page = client.get(reverse("training:models")).content.decode()
+    assert "the active landmark model&#x27;s weights (warm start)" in page
+    client.post(reverse("training:landmark_run_start"),
+                {"minutes": 1, "batch_size": 2, "seed": 0, "start_from": "imagenet"})
+    run = TrainingRun.objects.get()
+    assert run.hyperparameters["start_from"] == "imagenet"
+    assert run.hyperparameters["learning_rate"] == TINY_LANDMARK_HYPERPARAMETERS["learning_rate"]

@@ -79,7 +79,10 @@ class LandmarkRecipe:
     input_width: int = 192
     head_width: int = 96
     batch_size: int = 8
-    learning_rate: float = 1e-3
+    learning_rate: float = 1e-3  # peak, for a run that starts from ImageNet weights
+    # Peak of a warm start (a run that continues a landmark model's weights): the shipped model's
+    # second run continued its first at half the peak (models/LANDMARK_MODEL_CARD.md, "Recipe").
+    warm_start_learning_rate: float = 5e-4
     val_fraction: float = 0.1  # patient-grouped: sets the not-measured thresholds
     seed: int = 0
     warmup_steps: int = 50
@@ -104,6 +107,11 @@ LANDMARK_PLATFORM_BOUNDS: dict[str, Bounds] = {
     "warmup_steps": Bounds(1, 5000),
     "freeze_stages": Bounds(0, 6),
 }
+
+
+def landmark_learning_rate(*, warm_start: bool) -> float:
+    """The recipe's peak learning rate for a landmark run: lower when it continues a model."""
+    return LANDMARK_RECIPE.warm_start_learning_rate if warm_start else LANDMARK_RECIPE.learning_rate
 
 
 def landmark_recipe_field_type(name: str) -> type:

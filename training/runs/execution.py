@@ -176,10 +176,12 @@ def _require_validation(train: list, val: list, fraction: float) -> None:
 
 
 def _initial_weights(hp: dict[str, Any], run: TrainingRun, reporter: _ProgressReporter) -> bytes | None:
-    """The base version's checkpoint to fine-tune, or None to start from ImageNet."""
+    """The base version's checkpoint to fine-tune, or None to start from ImageNet (asked for, or
+    no base version to start from). Used by both kinds of run (training.runs.landmark_execution)."""
     base = run.base_model_version
     if hp["start_from"] != "base" or base is None:
-        reporter.log_line("starting from ImageNet weights")
+        fallback = " (no base model version to start from)" if hp["start_from"] == "base" else ""
+        reporter.log_line(f"starting from ImageNet weights{fallback}")
         return None
     try:
         data = _read_checkpoint(base)

@@ -2,6 +2,7 @@
 within bounds (both from training.engine.recipe)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -12,23 +13,28 @@ from training.engine.recipe import (
     LANDMARK_RECIPE,
     PLATFORM_BOUNDS,
     SHIPPED_RECIPE,
+    Bounds,
+    landmark_learning_rate,
     landmark_recipe_field_type,
     recipe_field_type,
 )
 
-# name -> (default, minimum, maximum, type): the shipped recipe's value and the platform's bounds,
-# both from training.engine.recipe. Bounds keep an admin from starting a run that cannot finish
+NumberTable = dict[str, tuple[Any, Any, Any, type]]
+
+
+def _number_table(recipe: Any, bounds: dict[str, Bounds], field_type: Callable[[str], type]) -> NumberTable:
+    """name -> (default, minimum, maximum, type): the recipe's value and the platform's bounds,
+    cast to the recipe field's type."""
+    return {
+        name: (getattr(recipe, name), field_type(name)(b.low), field_type(name)(b.high), field_type(name))
+        for name, b in bounds.items()
+    }
+
+
+# Both from training.engine.recipe. Bounds keep an admin from starting a run that cannot finish
 # on the training machine; TRAINING_DEFAULT_HYPERPARAMETERS overrides defaults (a deployment's
 # own recipe). outlier_exposure above 0 also turns on the confidence-floor OOD detector.
-HYPERPARAMETERS: dict[str, tuple[Any, Any, Any, type]] = {
-    name: (
-        getattr(SHIPPED_RECIPE, name),
-        recipe_field_type(name)(bounds.low),
-        recipe_field_type(name)(bounds.high),
-        recipe_field_type(name),
-    )
-    for name, bounds in PLATFORM_BOUNDS.items()
-}
+HYPERPARAMETERS: NumberTable = _number_table(SHIPPED_RECIPE, PLATFORM_BOUNDS, recipe_field_type)
 # name -> (default, allowed values).
 CHOICES: dict[str, tuple[str, tuple[str, ...]]] = {
     # "base": fine-tune the base model version's weights; "imagenet": start again from ImageNet.
@@ -70,24 +76,28 @@ def _clean_numbers(raw: dict, numbers: dict, overrides: dict, choices: dict) -> 
     return clean
 
 
-# Landmark runs have their own knobs (landmark model, time budget): name -> (default, min, max, type).
-LANDMARK_HYPERPARAMETERS: dict[str, tuple[Any, Any, Any, type]] = {
-    name: (
-        getattr(LANDMARK_RECIPE, name),
-        landmark_recipe_field_type(name)(bounds.low),
-        landmark_recipe_field_type(name)(bounds.high),
-        landmark_recipe_field_type(name),
-    )
-    for name, bounds in LANDMARK_PLATFORM_BOUNDS.items()
+# Landmark runs have their own knobs (landmark model, time budget).
+LANDMARK_HYPERPARAMETERS: NumberTable = _number_table(LANDMARK_RECIPE, LANDMARK_PLATFORM_BOUNDS,
+                                                      landmark_recipe_field_type)
+
+
+LANDMARK_CHOICES: dict[str, tuple[Any, tuple[Any, ...]]] = {
+    # Train-time augmentation: off only to overfit a handful of films (tests, a smoke run).
+    "augment": (True, (True, False)),
+    # As for the classifier: "base" continues the base landmark version's weights (the active
+    # one unless the run names another); "imagenet" starts again from ImageNet.
+    "start_from": ("base", ("base", "imagenet")),
 }
 
 
-# Train-time augmentation: off only to overfit a handful of films (tests, a smoke run).
-LANDMARK_CHOICES: dict[str, tuple[bool, tuple[bool, ...]]] = {"augment": (True, (True, False))}
-
-
-def landmark_hyperparameters_clean(raw: dict | None) -> dict[str, Any]:
+def landmark_hyperparameters_clean(raw: dict | None, *, base_available: bool = True) -> dict[str, Any]:
     """Like hyperparameters_clean, for a landmark run (TRAINING_LANDMARK_DEFAULT_HYPERPARAMETERS
-    overrides the defaults)."""
+    overrides the defaults). A learning rate nobody chose is the recipe's peak for how the run
+    starts: lower for a warm start, which needs a base version to continue (`base_available`)."""
     overrides = getattr(settings, "TRAINING_LANDMARK_DEFAULT_HYPERPARAMETERS", {}) or {}
-    return _clean_numbers(dict(raw or {}), LANDMARK_HYPERPARAMETERS, overrides, LANDMARK_CHOICES)
+    raw = dict(raw or {})
+    clean = _clean_numbers(raw, LANDMARK_HYPERPARAMETERS, overrides, LANDMARK_CHOICES)
+    if "learning_rate" not in raw and "learning_rate" not in overrides:
+        warm = clean["start_from"] == "base" and base_available
+        clean["learning_rate"] = landmark_learning_rate(warm_start=warm)
+    return clean

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import io
 import logging
+import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -44,26 +48,68 @@ class _LandmarkProgress:
                 log_tail=r.log, history=r.history)
 
 
-def _config(hp: dict[str, Any], run: TrainingRun):
+def _config(hp: dict[str, Any], run: TrainingRun, init_checkpoint: str | None = None):
     from training.engine import LandmarkTrainConfig
 
     threads = getattr(settings, "TRAINING_TORCH_THREADS", None)
+    base = run.base_model_version
+    started = {"start_from": "imagenet"}
+    if init_checkpoint is not None:
+        started = {"start_from": "base", "initialised_from": {
+            "model_version": {"id": base.pk, "name": base.name}, "checkpoint_sha256": base.sha256}}
     return LandmarkTrainConfig(
         time_budget_s=hp["minutes"] * 60.0, max_epochs=hp["max_epochs"], input_size=hp["input_size"],
         input_width=hp["input_width"], head_width=hp["head_width"], batch_size=hp["batch_size"],
         lr=hp["learning_rate"], val_fraction=hp["val_fraction"], seed=hp["seed"],
         warmup_steps=hp["warmup_steps"], freeze_stages=hp["freeze_stages"], augment=hp["augment"],
         num_threads=int(threads) if threads else None,
-        pretrained=bool(getattr(settings, "TRAINING_PRETRAINED", True)),
-        extra_metadata={"name": f"landmarks-run-{run.pk}", "training_run_id": run.pk},
+        pretrained=bool(getattr(settings, "TRAINING_PRETRAINED", True)), init_checkpoint=init_checkpoint,
+        extra_metadata={"name": f"landmarks-run-{run.pk}", "training_run_id": run.pk, **started},
     )
 
 
-def landmark_run_execute(run: TrainingRun, reporter, *, cancelled: type[Exception], data_error: type[Exception]) -> None:
-    """1. collect AASCE + corrected films (evaluation part fixed); 2. train within the budget;
-    3. evaluate candidate and active landmark model on the same evaluation films;
-    4. register the candidate (kind landmarks) with the gate's decision in one transaction."""
+@contextmanager
+def _base_checkpoint_file(hp: dict[str, Any], run: TrainingRun, reporter) -> Iterator[str | None]:
+    """The base landmark version's checkpoint, its stored bytes checked against the registered
+    SHA-256 (training.runs.execution._initial_weights, as for the classifier), in a temporary
+    file for the engine's warm start; None to start from ImageNet."""
+    from training.runs.execution import _initial_weights
+
+    data = _initial_weights(hp, run, reporter)
+    if data is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="landmark-base-") as folder:
+        path = Path(folder) / f"model-version-{run.base_model_version.pk}.pt"
+        path.write_bytes(data)
+        yield str(path)
+
+
+def _train(data, hp: dict[str, Any], run: TrainingRun, reporter, data_error: type[Exception]) -> bytes:
+    """Train within the budget, from the base version's weights or ImageNet's; the checkpoint."""
+    from inference.engine import CheckpointError
     from training.engine import train_landmarks
+
+    buffer = io.BytesIO()
+    with _base_checkpoint_file(hp, run, reporter) as init_checkpoint:
+        try:
+            train_landmarks(data.train, _config(hp, run, init_checkpoint), checkpoint=buffer,
+                            progress=_LandmarkProgress(reporter, hp), should_stop=reporter.should_stop)
+        except CheckpointError as exc:  # the base is another architecture or canvas than this run's
+            base = run.base_model_version
+            raise data_error(
+                f"The base landmark model {base.name} (#{base.pk}) cannot be continued with this run's "
+                f"hyper-parameters ({exc}); keep its input size, input width and head width, or start "
+                "from ImageNet.") from exc
+    return buffer.getvalue()
+
+
+def landmark_run_execute(run: TrainingRun, reporter, *, cancelled: type[Exception], data_error: type[Exception]) -> None:
+    """1. collect AASCE + corrected films (evaluation part fixed); 2. train within the budget,
+    continuing the base landmark version (checked against its registered SHA-256) unless the run
+    starts from ImageNet or there is no base; 3. evaluate candidate and active landmark model on
+    the same evaluation films; 4. register the candidate (kind landmarks) with the gate's decision
+    in one transaction."""
     from training.runs.landmark_dataset import LandmarkDataMissing, landmark_training_data_collect
 
     hp = landmark_hyperparameters_clean(run.hyperparameters)
@@ -80,14 +126,12 @@ def landmark_run_execute(run: TrainingRun, reporter, *, cancelled: type[Exceptio
     reporter.write(dataset=data.counts, log_tail=reporter.log)
     if reporter.cancel_requested:
         raise cancelled
-    buffer = io.BytesIO()
-    train_landmarks(data.train, _config(hp, run), checkpoint=buffer,
-                    progress=_LandmarkProgress(reporter, hp), should_stop=reporter.should_stop)
+    checkpoint = _train(data, hp, run, reporter, data_error)
     if reporter.cancel_requested:
         raise cancelled
     reporter.log_line("training finished; evaluating candidate and active landmark model")
     reporter.write(progress=TRAINING_SHARE, log_tail=reporter.log, history=reporter.history)
-    _evaluate_register_and_gate(run, reporter, buffer.getvalue(), data.evaluation, cancelled)
+    _evaluate_register_and_gate(run, reporter, checkpoint, data.evaluation, cancelled)
 
 
 def _evaluate(checkpoint: bytes, samples: list) -> dict[str, Any]:

@@ -65,10 +65,10 @@ def training_run_start(
     _require_admin(user)
     if kind not in ModelKind.values:
         raise ValidationError({"kind": f"Must be one of: {', '.join(ModelKind.values)}."})
-    clean, epochs = _clean_for_kind(kind, hyperparameters)
     base = base_model_version or model_version_get_active(kind)
     if base is not None and base.kind != kind:
         raise ValidationError({"base_model_version": f"{base.name} is a {base.kind} model, not a {kind} model."})
+    clean, epochs = _clean_for_kind(kind, hyperparameters, base_available=base is not None)
     if kind == ModelKind.CLASSIFIER:
         training_data_check(required_labels=list(base.labels) if base is not None else [])
     task_id = uuid.uuid4().hex
@@ -94,9 +94,10 @@ def training_run_start(
     return run
 
 
-def _clean_for_kind(kind: str, hyperparameters: dict | None) -> tuple[dict, int]:
+def _clean_for_kind(kind: str, hyperparameters: dict | None, *, base_available: bool) -> tuple[dict, int]:
     """Clean hyper-parameters, and the epoch count the row shows. A landmark run first checks
-    its data folder, so an admin learns at once (not from a failed run) that it is missing."""
+    its data folder, so an admin learns at once (not from a failed run) that it is missing; its
+    default learning rate depends on whether there is a base version to continue."""
     if kind == ModelKind.LANDMARKS:
         from training.runs.landmark_dataset import LandmarkDataMissing, landmark_data_check
 
@@ -104,7 +105,7 @@ def _clean_for_kind(kind: str, hyperparameters: dict | None) -> tuple[dict, int]
             landmark_data_check()
         except LandmarkDataMissing as exc:
             raise ValidationError(str(exc)) from exc
-        clean = landmark_hyperparameters_clean(hyperparameters)
+        clean = landmark_hyperparameters_clean(hyperparameters, base_available=base_available)
         return clean, clean["max_epochs"]
     clean = hyperparameters_clean(hyperparameters)
     return clean, clean["epochs"]
