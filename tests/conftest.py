@@ -15,35 +15,29 @@ from tests.factories import CaseFactory, RadiographFactory, UserFactory
 from tests.signin import sign_in
 
 
-@pytest.fixture
-def clinician(db):
-    return UserFactory(username="clinician-alice", role="clinician")
+def _persona(name: str, **attributes):
+    """A persona fixture: the user `UserFactory(**attributes)`, made when a test asks for `name`."""
+
+    @pytest.fixture(name=name)
+    def persona(db):
+        return UserFactory(**attributes)
+
+    return persona
+
+
+clinician = _persona("clinician", username="clinician-alice", role="clinician")
+other_clinician = _persona("other_clinician", username="clinician-bob", role="clinician")
+reviewer = _persona("reviewer", username="reviewer-rita", role="reviewer")
+second_reviewer = _persona("second_reviewer", username="reviewer-ravi", role="reviewer")
+admin_user = _persona("admin_user", username="admin-ada", role="admin", is_staff=True, is_superuser=True)
+outsider = _persona("outsider", username="charlie-no-role")  # signed in, but in no role
 
 
 @pytest.fixture
-def other_clinician(db):
-    return UserFactory(username="clinician-bob", role="clinician")
-
-
-@pytest.fixture
-def reviewer(db):
-    return UserFactory(username="reviewer-rita", role="reviewer")
-
-
-@pytest.fixture
-def second_reviewer(db):
-    return UserFactory(username="reviewer-ravi", role="reviewer")
-
-
-@pytest.fixture
-def admin_user(db):
-    return UserFactory(username="admin-ada", role="admin", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def outsider(db):
-    """Signed in, but in no role."""
-    return UserFactory(username="charlie-no-role")
+def user(request):
+    """The persona an indirect parametrization names, one test per persona:
+    `@pytest.mark.parametrize("user", ["other_clinician", "outsider"], indirect=True)`."""
+    return request.getfixturevalue(request.param)
 
 
 @pytest.fixture
