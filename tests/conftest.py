@@ -12,7 +12,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import CaseFactory, RadiographFactory, UserFactory
-from tests.signin import sign_in
+from tests.signin import api_client_for, sign_in
 
 
 def _persona(name: str, **attributes):
@@ -66,14 +66,7 @@ def api_client():
 @pytest.fixture
 def api_as():
     """`api_as(user)`: an API client authenticated as `user` (or anonymous for None)."""
-
-    def make(user) -> APIClient:
-        client = APIClient()
-        if user is not None:
-            client.force_authenticate(user=user)
-        return client
-
-    return make
+    return api_client_for
 
 
 @pytest.fixture
