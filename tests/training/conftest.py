@@ -8,6 +8,7 @@ from django.conf import settings as django_settings
 from scoliosis_portal.celery import app
 from tests.inference import support as inference_support
 from tests.training import support
+from training.runs import services
 
 
 @pytest.fixture
@@ -47,6 +48,21 @@ def auto_activate(settings):
 def random_active_model(db):
     """An active model with random weights (a real checkpoint, chance-level answers)."""
     return inference_support.make_active_model_version()
+
+
+@pytest.fixture
+def versions(db):
+    """An active version and a candidate (registry rows; no model is run here)."""
+    active = inference_support.make_model_version_row(name="v-active", active=True)
+    candidate = inference_support.make_model_version_row(name="v-candidate", active=False)
+    return active, candidate
+
+
+@pytest.fixture
+def run(admin_user, base_data, django_capture_on_commit_callbacks):
+    """A queued training run. No worker here: the task is not sent (callbacks captured, not run)."""
+    with django_capture_on_commit_callbacks(execute=False):
+        return services.training_run_start(user=admin_user)
 
 
 @pytest.fixture
