@@ -111,6 +111,40 @@ def browser_page(browser):
 
 
 @pytest.fixture
+def clean_broker():
+    """Our own Redis database (CELERY_BROKER_URL), emptied before and after the test: leftovers of
+    an earlier run must not leak in, nor this test's into the next."""
+    import redis
+    from django.conf import settings
+
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    yield
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+
+
+@pytest.fixture
+def worker(clean_broker):
+    """A real Celery worker on the default queue (a thread of this process, solo pool)."""
+    from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun
+    from django.db import connections
+
+    from scoliosis_portal.celery import app
+
+    def close_worker_connections(**kwargs) -> None:
+        # The worker thread's own DB connection would otherwise outlive the test and block the
+        # test database's teardown.
+        connections.close_all()
+
+    task_postrun.connect(close_worker_connections, weak=False)
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as running:
+            yield running
+    finally:
+        task_postrun.disconnect(close_worker_connections)
+
+
+@pytest.fixture
 def media_dir(settings, tmp_path):
     """A private, empty storage location for this test (to prove nothing is left behind)."""
     root = tmp_path / "media"

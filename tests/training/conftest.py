@@ -1,9 +1,7 @@
 from __future__ import annotations
 
 import pytest
-import redis
 from celery.contrib.testing.worker import start_worker
-from django.conf import settings as django_settings
 
 from scoliosis_portal.celery import app
 from tests.inference import support as inference_support
@@ -63,13 +61,6 @@ def run(admin_user, base_data, django_capture_on_commit_callbacks):
     """A queued training run. No worker here: the task is not sent (callbacks captured, not run)."""
     with django_capture_on_commit_callbacks(execute=False):
         return services.training_run_start(user=admin_user)
-
-
-@pytest.fixture
-def clean_broker():
-    redis.Redis.from_url(django_settings.CELERY_BROKER_URL).flushdb()
-    yield
-    redis.Redis.from_url(django_settings.CELERY_BROKER_URL).flushdb()
 
 
 @pytest.fixture
