@@ -93,7 +93,10 @@ def _empty_cache():
 
 @pytest.fixture
 def browser(monkeypatch):
-    """Headless Chromium (tests/browser/chromium.py), closed after the test."""
+    """Headless Chromium (tests/browser/chromium.py), closed after the test. A test names its
+    personas and rows before `browser` (or `browser_page`), so they are made before the browser
+    starts: ORM calls inside Playwright's event loop would open a database connection in another
+    context that test teardown never closes."""
     from tests.browser.chromium import chromium_launched
 
     # Playwright's sync API runs an event loop; Django would otherwise refuse ORM calls from
