@@ -66,7 +66,7 @@ WORK = ROOT / "var" / "hostile-bench"
 PYTHON = sys.executable
 TARGET_MB = 300.0
 
-# --- hostile files (the writers are tests/hostile_files.py, shared with the upload tests) ------------
+# --- hostile files (the writers are tests/hostile_files.py, shared with the upload tests) ------
 
 
 def png16_49mp() -> bytes:

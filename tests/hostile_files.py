@@ -18,7 +18,7 @@ DEFLATED = "1.2.840.10008.1.2.1.99"  # Deflated Explicit VR Little Endian
 MB = 1024 * 1024
 
 
-# --- PNG -------------------------------------------------------------------------------------------
+# --- PNG ----------------------------------------------------------------------------------------
 
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:
@@ -45,7 +45,7 @@ def png_claiming(width: int, height: int, *, bit_depth: int = 8, rows: int = 4) 
     return PNG_SIGNATURE + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", data) + png_chunk(b"IEND", b"")
 
 
-# --- DICOM -----------------------------------------------------------------------------------------
+# --- DICOM --------------------------------------------------------------------------------------
 
 
 def dicom_header(rows: int, columns: int, *, bits_stored: int = 16, frames: int = 1) -> Dataset:
