@@ -51,58 +51,47 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.hostile_files import (  # noqa: E402 - needs the checkout on the path
+    MB,
+    dicom_deflate_bomb,
+    dicom_header,
+    dicom_uncompressed,
+    png_chunk,
+    png_claiming,
+    png_from_rows,
+)
+
 WORK = ROOT / "var" / "hostile-bench"
 PYTHON = sys.executable
 TARGET_MB = 300.0
-SOP_CLASS = "1.2.840.10008.5.1.4.1.1.1.1"
-MB = 1024 * 1024
 
-# --- hostile files -------------------------------------------------------------------------------
-
-
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def _png(width: int, height: int, *, bit_depth: int, colour: int, rows: Callable[[int], bytes],
-         extra: bytes = b"", level: int = 6) -> bytes:
-    """A real PNG, compressed row by row so that no full-size array is made here."""
-    packer = zlib.compressobj(level)
-    parts = []
-    for y in range(height):
-        parts.append(packer.compress(b"\x00" + rows(y)))
-    parts.append(packer.flush())
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + extra
-            + _png_chunk(b"IDAT", b"".join(parts)) + _png_chunk(b"IEND", b""))
+# --- hostile files (the writers are tests/hostile_files.py, shared with the upload tests) ------
 
 
 def png16_49mp() -> bytes:
     """7000x7000 16-bit grey: 0.5 MB on disk, 98 MB of pixels (1.2 GB of growth on main)."""
     width = height = 7000
     ramp = (np.arange(width, dtype=np.uint32) * 9 % 65536).astype(">u2").tobytes()
-    return _png(width, height, bit_depth=16, colour=0, rows=lambda y: ramp, level=9)
+    return png_from_rows(width, height, bit_depth=16, colour=0, rows=lambda y: ramp, level=9)
 
 
 def png8_70mp() -> bytes:
     width, height = 10000, 7000
     row = (np.arange(width) % 256).astype(np.uint8).tobytes()
-    return _png(width, height, bit_depth=8, colour=0, rows=lambda y: row, level=9)
+    return png_from_rows(width, height, bit_depth=8, colour=0, rows=lambda y: row, level=9)
 
 
 def png_rgb_59mp() -> bytes:
     """The largest RGB PNG we accept (just under the 60-megapixel limit)."""
     width, height = 7680, 7680
     row = np.tile(np.array([200, 120, 40], np.uint8), width).tobytes()
-    return _png(width, height, bit_depth=8, colour=2, rows=lambda y: row, level=9)
+    return png_from_rows(width, height, bit_depth=8, colour=2, rows=lambda y: row, level=9)
 
 
 def png_header_bomb() -> bytes:
     """Header claims 30000x30000 (900 megapixels); a few KB of data."""
-    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
-    rows = zlib.compress(b"\x00" * 30001 * 4, 9)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", rows)
-            + _png_chunk(b"IEND", b""))
+    return png_claiming(30000, 30000)
 
 
 def png_ztxt_bomb() -> bytes:
@@ -110,9 +99,9 @@ def png_ztxt_bomb() -> bytes:
     packer = zlib.compressobj(9)
     block = b"A" * MB
     text = b"".join(packer.compress(block) for _ in range(512)) + packer.flush()
-    ztxt = _png_chunk(b"zTXt", b"Comment\x00\x00" + text)
+    ztxt = png_chunk(b"zTXt", b"Comment\x00\x00" + text)
     row = bytes(512)
-    return _png(512, 512, bit_depth=8, colour=0, rows=lambda y: row, extra=ztxt)
+    return png_from_rows(512, 512, bit_depth=8, colour=0, rows=lambda y: row, extra=ztxt)
 
 
 def png16_truncated() -> bytes:
@@ -152,68 +141,18 @@ def jpeg_truncated() -> bytes:
     return data[: len(data) // 3]
 
 
-def _dicom_header(rows: int, columns: int, *, frames: int = 1):
-    import pydicom
-    from pydicom.dataset import Dataset
-
-    ds = Dataset()
-    ds.SOPClassUID = SOP_CLASS
-    ds.SOPInstanceUID = pydicom.uid.generate_uid()
-    ds.StudyInstanceUID = pydicom.uid.generate_uid()
-    ds.PatientName = "Bench^Hostile"
-    ds.Modality = "DX"
-    ds.Rows, ds.Columns = rows, columns
-    if frames > 1:
-        ds.NumberOfFrames = frames
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    return ds
-
-
-def _dataset_bytes(ds) -> bytes:
-    from pydicom.filebase import DicomBytesIO
-    from pydicom.filewriter import write_dataset
-
-    out = DicomBytesIO()
-    out.is_little_endian, out.is_implicit_VR = True, False
-    write_dataset(out, ds)
-    return out.getvalue()
-
-
-def _dicom_file(ds, syntax: str, body: bytes) -> bytes:
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.filewriter import write_file_meta_info
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SOP_CLASS
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = syntax
-    head = io.BytesIO()
-    head.write(b"\x00" * 128 + b"DICM")
-    write_file_meta_info(head, meta, enforce_standard=True)
-    return head.getvalue() + body
-
-
-def dicom_deflate_bomb() -> bytes:
+def dicom_deflate_bomb_800mb() -> bytes:
     """Deflated DICOM (1.2.840.10008.1.2.1.99) whose pixel data inflates to 800 MB of zeros."""
-    ds = _dicom_header(5000, 5000)
-    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
-    pixel_bytes = 800 * MB
-    parts = [packer.compress(_dataset_bytes(ds) + b"\xe0\x7f\x10\x00OW\x00\x00" + struct.pack("<I", pixel_bytes))]
-    zeros = bytes(8 * MB)
-    parts += [packer.compress(zeros) for _ in range(pixel_bytes // len(zeros))]
-    parts.append(packer.flush())
-    return _dicom_file(ds, "1.2.840.10008.1.2.1.99", b"".join(parts))
+    return dicom_deflate_bomb(pixel_bytes=800 * MB, rows=5000, columns=5000)
 
 
 def dicom_native(rows: int, columns: int, *, pixel_bytes: int | None = None, frames: int = 1) -> bytes:
-    ds = _dicom_header(rows, columns, frames=frames)
+    """12 bits stored: a ramp, or `pixel_bytes` zeros whatever the header claims."""
+    ds = dicom_header(rows, columns, bits_stored=12, frames=frames)
+    ds.PatientName = "Bench^Hostile"
     if pixel_bytes is None:
-        ramp = (np.arange(rows * columns, dtype=np.uint32) % 4096).astype("<u2")
-        ds.PixelData = ramp.tobytes()
-    else:
-        ds.PixelData = bytes(pixel_bytes)
-    return _dicom_file(ds, "1.2.840.10008.1.2.1", _dataset_bytes(ds))
+        return dicom_uncompressed(ds, (np.arange(rows * columns, dtype=np.uint32) % 4096).astype("<u2").tobytes())
+    return dicom_uncompressed(ds, bytes(pixel_bytes))
 
 
 def over_limit_file() -> bytes:
@@ -223,11 +162,11 @@ def over_limit_file() -> bytes:
 
 def small_png() -> bytes:
     row = (np.arange(256) % 256).astype(np.uint8).tobytes()
-    return _png(256, 320, bit_depth=8, colour=0, rows=lambda y: row)
+    return png_from_rows(256, 320, bit_depth=8, colour=0, rows=lambda y: row)
 
 
 HOSTILE: dict[str, tuple[str, Callable[[], bytes]]] = {
-    "dicom-deflate-bomb-800MB": ("bomb.dcm", dicom_deflate_bomb),
+    "dicom-deflate-bomb-800MB": ("bomb.dcm", dicom_deflate_bomb_800mb),
     "png16-49MP-0.5MB": ("film.png", png16_49mp),
     "png8-70MP": ("film.png", png8_70mp),
     "jpeg-100MP": ("film.jpg", jpeg_100mp),

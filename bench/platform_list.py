@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import http.client
-import io
 import json
 import os
 import secrets
@@ -57,15 +56,14 @@ def _seed_cases(clinicians: list) -> None:
     import numpy as np
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
-    from PIL import Image
 
     from cases.models import Case, ImageFormat, Radiograph, Sex
     from cases.services import thumbnail_name_for
+    from tests.images import png_bytes
 
-    buffer = io.BytesIO()
-    Image.fromarray(np.full((128, 96), 128, np.uint8)).save(buffer, format="PNG")
-    image_name = default_storage.save("radiographs/bench-shared.png", ContentFile(buffer.getvalue()))
-    default_storage.save(thumbnail_name_for(image_name), ContentFile(buffer.getvalue()))
+    image = png_bytes(pixels=np.full((128, 96), 128, np.uint8))
+    image_name = default_storage.save("radiographs/bench-shared.png", ContentFile(image))
+    default_storage.save(thumbnail_name_for(image_name), ContentFile(image))
     sexes = [Sex.FEMALE, Sex.MALE]
     cases = Case.objects.bulk_create(
         [
@@ -88,7 +86,7 @@ def _seed_cases(clinicians: list) -> None:
                 source_format=ImageFormat.PNG,
                 content_type="image/png",
                 sha256=hashlib.sha256(f"{case.pk}-{k}-{uuid.uuid4()}".encode()).hexdigest(),
-                size_bytes=len(buffer.getvalue()),
+                size_bytes=len(image),
                 width=96,
                 height=128,
                 uploaded_by=case.owner,
@@ -246,13 +244,12 @@ def query_counts(users: dict) -> dict:
 
 def png_2mb(seed: int) -> bytes:
     import numpy as np
-    from PIL import Image
+
+    from tests.images import png_bytes
 
     rng = np.random.default_rng(seed)
     pixels = rng.integers(0, 256, size=(1400, 1450), dtype=np.uint8)  # noise: ~2 MB as PNG
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+    return png_bytes(pixels=pixels, compress_level=1)
 
 
 def multipart(files: list[tuple[str, bytes]]) -> tuple[bytes, str]:

@@ -24,7 +24,6 @@ import csv
 import io
 import json
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -35,6 +34,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tests.processes import process_groups_stop  # noqa: E402 - needs the checkout on the path
+
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/scoliosis_training_bench")
 BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/11")
 DATA = Path(os.environ.get("BENCH_DATA", ROOT.parent / "shared" / "data" / "fraiwan"))
@@ -171,16 +172,6 @@ def start_processes(port: int) -> tuple[subprocess.Popen, subprocess.Popen]:
     return web, worker
 
 
-def stop_processes(*procs: subprocess.Popen) -> None:
-    for proc in procs:
-        os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
 def run_summary(run, posted: float) -> dict:
     evaluation = run.evaluation or {}
     return {
@@ -228,7 +219,7 @@ def main() -> None:
             results["case_list_during_training"]["p95_ms"] / results["case_list_idle"]["p95_ms"], 2)
         results["run"] = run_summary(TrainingRun.objects.get(pk=run_id), posted)
     finally:
-        stop_processes(web, worker)
+        process_groups_stop(web, worker)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import argparse
 import http.cookiejar
-import io
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -44,6 +42,9 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.processes import process_groups_stop  # noqa: E402 - needs the checkout on the path
+
 DATA = Path(os.environ.get("BENCH_DATA", ROOT.parent / "shared" / "data" / "fraiwan"))
 if not DATA.exists():
     DATA = Path("/work/shared/data/fraiwan")
@@ -122,16 +123,15 @@ def films(count: int) -> list[tuple[str, bytes]]:
         paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
         return [(f"film-{i}{p.suffix.lower()}", p.read_bytes()) for i, p in enumerate(paths[:count])]
     import numpy as np
-    from PIL import Image
+
+    from tests.images import png_bytes
 
     out = []
     for i in range(count):
         rng = np.random.default_rng(i)
         pixels = rng.integers(0, 200, size=(1200, 500), dtype=np.uint8)
         pixels[:, 230:270] = 235
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, format="PNG")
-        out.append((f"film-{i}.png", buffer.getvalue()))
+        out.append((f"film-{i}.png", png_bytes(pixels=pixels)))
     return out
 
 
@@ -287,11 +287,7 @@ def main() -> None:
         # 2. People, then 3. the uploads, idle and during a training run.
         results = _uploads(args, *_people(env, base))
     finally:
-        os.killpg(stack.pid, signal.SIGTERM)
-        try:
-            stack.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(stack.pid, signal.SIGKILL)
+        process_groups_stop(stack, timeout=60)
         log.close()
     summary = _summary(results, tmp)
     out = ROOT / "bench" / "out"

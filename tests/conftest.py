@@ -12,38 +12,32 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import CaseFactory, RadiographFactory, UserFactory
-from tests.signin import sign_in
+from tests.signin import api_client_for, sign_in
+
+
+def _persona(name: str, **attributes):
+    """A persona fixture: the user `UserFactory(**attributes)`, made when a test asks for `name`."""
+
+    @pytest.fixture(name=name)
+    def persona(db):
+        return UserFactory(**attributes)
+
+    return persona
+
+
+clinician = _persona("clinician", username="clinician-alice", role="clinician")
+other_clinician = _persona("other_clinician", username="clinician-bob", role="clinician")
+reviewer = _persona("reviewer", username="reviewer-rita", role="reviewer")
+second_reviewer = _persona("second_reviewer", username="reviewer-ravi", role="reviewer")
+admin_user = _persona("admin_user", username="admin-ada", role="admin", is_staff=True, is_superuser=True)
+outsider = _persona("outsider", username="charlie-no-role")  # signed in, but in no role
 
 
 @pytest.fixture
-def clinician(db):
-    return UserFactory(username="clinician-alice", role="clinician")
-
-
-@pytest.fixture
-def other_clinician(db):
-    return UserFactory(username="clinician-bob", role="clinician")
-
-
-@pytest.fixture
-def reviewer(db):
-    return UserFactory(username="reviewer-rita", role="reviewer")
-
-
-@pytest.fixture
-def second_reviewer(db):
-    return UserFactory(username="reviewer-ravi", role="reviewer")
-
-
-@pytest.fixture
-def admin_user(db):
-    return UserFactory(username="admin-ada", role="admin", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def outsider(db):
-    """Signed in, but in no role."""
-    return UserFactory(username="charlie-no-role")
+def user(request):
+    """The persona an indirect parametrization names, one test per persona:
+    `@pytest.mark.parametrize("user", ["other_clinician", "outsider"], indirect=True)`."""
+    return request.getfixturevalue(request.param)
 
 
 @pytest.fixture
@@ -72,14 +66,7 @@ def api_client():
 @pytest.fixture
 def api_as():
     """`api_as(user)`: an API client authenticated as `user` (or anonymous for None)."""
-
-    def make(user) -> APIClient:
-        client = APIClient()
-        if user is not None:
-            client.force_authenticate(user=user)
-        return client
-
-    return make
+    return api_client_for
 
 
 @pytest.fixture
@@ -106,7 +93,10 @@ def _empty_cache():
 
 @pytest.fixture
 def browser(monkeypatch):
-    """Headless Chromium (tests/browser/chromium.py), closed after the test."""
+    """Headless Chromium (tests/browser/chromium.py), closed after the test. A test names its
+    personas and rows before `browser` (or `browser_page`), so they are made before the browser
+    starts: ORM calls inside Playwright's event loop would open a database connection in another
+    context that test teardown never closes."""
     from tests.browser.chromium import chromium_launched
 
     # Playwright's sync API runs an event loop; Django would otherwise refuse ORM calls from
@@ -121,6 +111,40 @@ def browser_page(browser):
     page = browser.new_page()
     page.set_default_timeout(20_000)
     return page
+
+
+@pytest.fixture
+def clean_broker():
+    """Our own Redis database (CELERY_BROKER_URL), emptied before and after the test: leftovers of
+    an earlier run must not leak in, nor this test's into the next."""
+    import redis
+    from django.conf import settings
+
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    yield
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+
+
+@pytest.fixture
+def worker(clean_broker):
+    """A real Celery worker on the default queue (a thread of this process, solo pool)."""
+    from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun
+    from django.db import connections
+
+    from scoliosis_portal.celery import app
+
+    def close_worker_connections(**kwargs) -> None:
+        # The worker thread's own DB connection would otherwise outlive the test and block the
+        # test database's teardown.
+        connections.close_all()
+
+    task_postrun.connect(close_worker_connections, weak=False)
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as running:
+            yield running
+    finally:
+        task_postrun.disconnect(close_worker_connections)
 
 
 @pytest.fixture

@@ -22,14 +22,16 @@ def spine_pixels(*, width: int = 96, height: int = 128, seed: int = 0, maximum: 
 
 
 def png_bytes(
-    *, width: int = 96, height: int = 128, seed: int = 0, bit_depth: int = 8, pixels: np.ndarray | None = None
+    *, width: int = 96, height: int = 128, seed: int = 0, bit_depth: int = 8, pixels: np.ndarray | None = None,
+    compress_level: int = -1,
 ) -> bytes:
-    """A PNG of `pixels`, or of a seeded spine-like image of the given size and bit depth."""
+    """A PNG of `pixels` (grey 8 or 16 bits, or RGB), or of a seeded spine-like image of the given
+    size and bit depth. `compress_level` is zlib's (-1: its default; 1: fast, for large films)."""
     if pixels is None:
         maximum = 65535 if bit_depth == 16 else 255
         pixels = spine_pixels(width=width, height=height, seed=seed, maximum=maximum)
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 

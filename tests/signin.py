@@ -1,11 +1,14 @@
-"""Signing test clients in the way a real sign-in leaves them."""
+"""Signing test clients in the way a real sign-in leaves them: a page client with a session, an API
+client authenticated as the user."""
 from __future__ import annotations
 
 import time
 
+from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.test import APIClient
 
 from accounts.selectors import second_factor_required
 from accounts.services import totp_device_enrol
@@ -32,4 +35,20 @@ def sign_in(client, user):
         session = client.session
         session[DEVICE_ID_SESSION_KEY] = totp_device_for(user).persistent_id
         session.save()
+    return client
+
+
+def page_client_for(user) -> Client:
+    """A new Django test client signed in as `user` (None: anonymous), as the login page leaves it."""
+    client = Client()
+    if user is not None:
+        sign_in(client, user)
+    return client
+
+
+def api_client_for(user) -> APIClient:
+    """A new API client authenticated as `user` (None: anonymous)."""
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user=user)
     return client

@@ -5,33 +5,21 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.chromium import requires_chromium
-from tests.factories import PASSWORD, UserFactory, jpeg_bytes, png_bytes
+from tests.browser.pages import sign_in_through_the_form
+from tests.factories import jpeg_bytes, png_bytes
 
-pytestmark = [
-    pytest.mark.browser,
-    requires_chromium,
-]
-
-
-@pytest.fixture
-def live_clinician(transactional_db):
-    # Made before the browser starts: ORM calls inside Playwright's event loop would open a
-    # database connection in another context that test teardown never closes.
-    return UserFactory(username="clinician-live", role="clinician")
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), requires_chromium]
 
 
 def test_clinician_signs_in_creates_a_case_uploads_two_radiographs_and_sees_thumbnails(
-    live_server, live_clinician, browser_page, tmp_path, media_dir
+    live_server, clinician, browser_page, tmp_path, media_dir
 ):
     first, second = tmp_path / "ap-view.png", tmp_path / "lateral.jpg"
     first.write_bytes(png_bytes(width=200, height=300, seed=1))
     second.write_bytes(jpeg_bytes(width=220, height=320, seed=2))
     page = browser_page
 
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill(live_clinician.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_through_the_form(page, live_server, clinician)
     page.get_by_role("heading", name="Cases").wait_for()
 
     page.get_by_role("link", name="New case").click()

@@ -13,7 +13,8 @@ import pytest
 from reviews.models import MeasurementCorrection
 from reviews.services import review_submit
 from tests.browser.chromium import requires_chromium
-from tests.browser.test_film_viewer import SCREENSHOTS, _page_as
+from tests.browser.pages import page_with_session
+from tests.browser.test_film_viewer import SCREENSHOTS
 from tests.factories import CaseFactory
 from tests.review.cobb_support import (
     landmark_model_version_fixture,  # noqa: F401 - fixture
@@ -35,7 +36,7 @@ def test_reviewer_drags_an_endplate_saves_and_the_clinician_sees_the_new_angle(
     case = CaseFactory(owner=clinician)
     film = measured_radiograph(case, landmark_model_version)
     review_submit(radiograph=film, reviewer=reviewer, label="scoliosis")  # blind read saved first
-    page = _page_as(browser, live_server, reviewer)
+    page = page_with_session(browser, live_server, reviewer)
     page.goto(f"{live_server.url}/inference/review/radiographs/{film.pk}/")
     page.wait_for_function("() => document.querySelector('[data-cobb-editor]')?.cobbEditor")
     assert page.get_by_label("Show Cobb (edit)").is_checked()
@@ -76,7 +77,7 @@ def test_reviewer_drags_an_endplate_saves_and_the_clinician_sees_the_new_angle(
     assert page.locator('[data-field="cobb-saved"]').inner_text().startswith(
         f"Your saved correction: {correction.largest_angle:.1f}°")
 
-    clinician_page = _page_as(browser, live_server, clinician)
+    clinician_page = page_with_session(browser, live_server, clinician)
     clinician_page.goto(f"{live_server.url}/radiographs/{film.pk}/")
     corrected = clinician_page.locator('[data-field="corrected-angle"]')
     assert corrected.inner_text() == f"{correction.largest_angle:.1f}°"

@@ -3,7 +3,6 @@ beside the class, and a "Cobb" vector layer of the film viewer, drawn from the l
 pixels, that stays registered on the film at two zooms and that the clinician toggles."""
 from __future__ import annotations
 
-import io
 import os
 
 import numpy as np
@@ -12,9 +11,11 @@ import pytest
 from cases.services import radiograph_upload
 from inference.selectors import cobb_layer_shapes
 from tests.browser.chromium import requires_chromium
-from tests.browser.test_film_viewer import SCREENSHOTS, _frames, _page_as, browser, spine_film  # noqa: F401
+from tests.browser.pages import page_with_session
+from tests.browser.test_film_viewer import SCREENSHOTS, _frames, spine_film
 from tests.factories import CaseFactory, upload
 from tests.inference import support
+from tests.review.cobb_support import film_png
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), requires_chromium]
 
@@ -61,9 +62,9 @@ def _assert_registered(page, measurement, where: str, shapes: list[dict] | None 
         assert abs(box[key] - expected[key]) <= 1, (where, key, box, expected)
 
 
-def test_cobb_layer_is_registered_at_two_zooms_and_toggles(live_server, browser, clinician, media_dir):  # noqa: F811
+def test_cobb_layer_is_registered_at_two_zooms_and_toggles(live_server, browser, clinician, media_dir):
     radiograph, measurement = _measured_film(clinician)
-    page = _page_as(browser, live_server, clinician)
+    page = page_with_session(browser, live_server, clinician)
     page.goto(f"{live_server.url}/radiographs/{radiograph.pk}/")
     page.wait_for_function("() => document.querySelector('.film-viewer')?.dataset.state === 'ready'")
     page.wait_for_function("() => document.querySelector('.film-viewer').filmViewer.layerReady('cobb')")
@@ -92,12 +93,12 @@ def test_cobb_layer_is_registered_at_two_zooms_and_toggles(live_server, browser,
     _assert_registered(page, measurement, "toggled back on")
 
 
-def test_not_measured_film_says_why_and_has_no_cobb_layer(live_server, browser, clinician, media_dir):  # noqa: F811
+def test_not_measured_film_says_why_and_has_no_cobb_layer(live_server, browser, clinician, media_dir):
     case = CaseFactory(owner=clinician, patient_reference="MRN-COBB-2")
     (radiograph,) = radiograph_upload(user=clinician, case=case, files=[upload(spine_film(FILM_W, FILM_H), "lat.png")])
     support.make_finished_prediction(radiograph, support.make_model_version_row(), label="spondylolisthesis")
     support.make_finished_measurement(radiograph, not_measured="lateral view")
-    page = _page_as(browser, live_server, clinician)
+    page = page_with_session(browser, live_server, clinician)
     page.goto(f"{live_server.url}/radiographs/{radiograph.pk}/")
     page.wait_for_function("() => document.querySelector('.film-viewer')?.dataset.state === 'ready'")
     _frames(page)
@@ -106,13 +107,13 @@ def test_not_measured_film_says_why_and_has_no_cobb_layer(live_server, browser, 
     assert "cobb" not in page.evaluate("() => document.querySelector('.film-viewer').filmViewer.layerNames()")
 
 
-def test_polling_panel_adds_the_cobb_layer_when_the_measurement_arrives(live_server, browser, clinician, media_dir):  # noqa: F811
+def test_polling_panel_adds_the_cobb_layer_when_the_measurement_arrives(live_server, browser, clinician, media_dir):
     from inference.models import Measurement
 
     radiograph, measurement = _measured_film(clinician)
     measured = {f: getattr(measurement, f) for f in ("status", "largest_angle", "landmarks")}
     Measurement.objects.filter(pk=measurement.pk).update(status="running", largest_angle=None, landmarks=None)
-    page = _page_as(browser, live_server, clinician)
+    page = page_with_session(browser, live_server, clinician)
     page.goto(f"{live_server.url}/radiographs/{radiograph.pk}/")
     page.wait_for_function("() => document.querySelector('.film-viewer')?.dataset.state === 'ready'")
     assert "Measuring the spine" in page.locator("#cobb-answer").inner_text()
@@ -165,24 +166,15 @@ def test_clinicians_cobb_layer_draws_the_reviewers_saved_correction(
 def _drawn_spine() -> tuple[bytes, np.ndarray]:
     """A synthetic AP film whose vertebrae are drawn exactly at known landmarks (a curved column
     of tilted boxes), so the Cobb layer can be seen lying on them."""
-    from PIL import Image, ImageDraw
-
     from tests.engine.test_cobb_geometry import synthetic_landmarks
 
     tilts = np.interp(range(17), [0, 5, 11, 16], [2, -12, 14, 1])
     lateral = 28 * np.sin(np.pi * np.arange(17) / 16)
     pts = synthetic_landmarks(tilts, lateral, width=92, height=40, gap=15, top=90, x0=FILM_W / 2)
-    rng = np.random.default_rng(3)
-    film = Image.fromarray(rng.normal(30, 6, (FILM_H, FILM_W)).clip(0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(film)
-    for quad in pts.reshape(17, 4, 2):
-        draw.polygon([tuple(quad[0]), tuple(quad[1]), tuple(quad[3]), tuple(quad[2])], fill=200)
-    buffer = io.BytesIO()
-    film.save(buffer, format="PNG")
-    return buffer.getvalue(), pts
+    return film_png(pts, width=FILM_W, height=FILM_H, seed=3, fill=200), pts
 
 
-def test_cobb_layer_lies_on_the_drawn_vertebrae_with_the_measured_angle(live_server, browser, clinician, media_dir):  # noqa: F811
+def test_cobb_layer_lies_on_the_drawn_vertebrae_with_the_measured_angle(live_server, browser, clinician, media_dir):
     from inference.engine import cobb_angles
     from inference.models import Measurement
 
@@ -198,7 +190,7 @@ def test_cobb_layer_lies_on_the_drawn_vertebrae_with_the_measured_angle(live_ser
         landmarks=pts.round(1).tolist(),
     )
     measurement.refresh_from_db()
-    page = _page_as(browser, live_server, clinician)
+    page = page_with_session(browser, live_server, clinician)
     page.goto(f"{live_server.url}/radiographs/{radiograph.pk}/")
     page.wait_for_function("() => document.querySelector('.film-viewer')?.dataset.state === 'ready'")
     page.wait_for_function("() => document.querySelector('.film-viewer').filmViewer.layerReady('cobb')")

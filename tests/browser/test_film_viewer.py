@@ -11,36 +11,27 @@ With UPDATE_SCREENSHOTS=1 the tests also write the README's screenshots to docs/
 """
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.core.files.base import ContentFile
-from django.test import Client
 from django.utils import timezone
-from PIL import Image
 
 from cases.services import radiograph_upload
-from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, requires_chromium
-from tests.factories import CaseFactory, upload
+from tests.browser.chromium import requires_chromium
+from tests.browser.pages import VIEWPORT, page_with_session
+from tests.factories import CaseFactory, png_bytes, upload
 from tests.inference import support
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), requires_chromium]
 
-VIEWPORT = {"width": 1366, "height": 768}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 HEATMAP_RGB = (255, 0, 0)
 
 
 # --- synthetic films ----------------------------------------------------------------------------
-
-
-def _png(pixels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def spine_film(width: int = 420, height: int = 1100) -> bytes:
@@ -53,13 +44,13 @@ def spine_film(width: int = 420, height: int = 1100) -> bytes:
     for top in np.arange(0.06 * height, 0.95 * height, height / 19):
         block = (np.abs(x - centre) < width * 0.09) & (y > top) & (y < top + height / 19 * 0.72)
         film[block] += 120 + 30 * np.cos((x[block] - centre[block]) / (width * 0.09) * np.pi / 2)
-    return _png(np.clip(film, 0, 255).astype(np.uint8))
+    return png_bytes(pixels=np.clip(film, 0, 255).astype(np.uint8))
 
 
 def heatmap_png(width: int, height: int) -> bytes:
     """A heat-map at another size than the film, as the engine's are: the viewer must stretch
     it onto the film's extent. One solid colour, so its edges can be found in the pixels."""
-    return _png(np.tile(np.array(HEATMAP_RGB, dtype=np.uint8), (height, width, 1)))
+    return png_bytes(pixels=np.tile(np.array(HEATMAP_RGB, dtype=np.uint8), (height, width, 1)))
 
 
 def gradcam_like(width: int, height: int) -> bytes:
@@ -69,35 +60,10 @@ def gradcam_like(width: int, height: int) -> bytes:
     r = np.clip(1.5 - np.abs(4 * heat - 3), 0, 1)
     g = np.clip(1.5 - np.abs(4 * heat - 2), 0, 1)
     b = np.clip(1.5 - np.abs(4 * heat - 1), 0, 1)
-    return _png((np.stack([r, g, b], axis=-1) * 255).astype(np.uint8))
+    return png_bytes(pixels=(np.stack([r, g, b], axis=-1) * 255).astype(np.uint8))
 
 
-# --- fixtures -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def _page_as(browser, live_server, user):
-    """A 1366x768 page signed in as `user` (the session made by Django's test client)."""
-    client = Client()
-    client.force_login(user)
-    context = browser.new_context(viewport=VIEWPORT)
-    context.add_cookies([{
-        "name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url,
-    }])
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    return page
+# --- helpers ------------------------------------------------------------------------------------
 
 
 def _film_with_answer(clinician, film: bytes, heatmap: bytes, *, name="ap.png", ood=False):
@@ -179,7 +145,7 @@ def _assert_heatmap_on_film(page, where: str) -> None:
 def test_heatmap_layer_stays_on_the_film_at_three_zooms_and_after_a_pan(live_server, browser, clinician, media_dir):
     # A film narrower than its frame: the case where the old overlay stretched to the frame.
     radiograph = _film_with_answer(clinician, spine_film(300, 1000), heatmap_png(75, 250))
-    page = _page_as(browser, live_server, clinician)
+    page = page_with_session(browser, live_server, clinician)
     _open_viewer(page, f"{live_server.url}/radiographs/{radiograph.pk}/")
     # Film windowed to black and heat-map fully opaque, so the heat-map's own pixels show its extent.
     page.evaluate("() => { const v = document.querySelector('.film-viewer').filmViewer;"
@@ -228,7 +194,7 @@ def test_answer_is_inside_the_first_viewport(live_server, browser, clinician, re
     radiograph.confirmed_label = "scoliosis"
     radiograph.confirmed_at = timezone.now()
     radiograph.save(update_fields=["confirmed_label", "confirmed_at"])
-    page = _page_as(browser, live_server, clinician)
+    page = page_with_session(browser, live_server, clinician)
     _open_viewer(page, f"{live_server.url}/radiographs/{radiograph.pk}/")
     for selector in (".confirmed-read", ".model-answer", ".ood-state", ".model-version"):
         box = page.locator(f"#prediction-panel {selector}").bounding_box()
@@ -246,7 +212,7 @@ def test_answer_is_inside_the_first_viewport(live_server, browser, clinician, re
 
 def test_outlier_answer_is_inside_the_first_viewport_with_probabilities_folded(live_server, browser, clinician, media_dir):
     radiograph = _film_with_answer(clinician, spine_film(420, 1100), gradcam_like(210, 550), ood=True)
-    page = _page_as(browser, live_server, clinician)
+    page = page_with_session(browser, live_server, clinician)
     _open_viewer(page, f"{live_server.url}/radiographs/{radiograph.pk}/")
     outlier = page.locator("#prediction-panel .ood-outlier")
     assert "does not look like the radiographs" in outlier.inner_text()
@@ -259,9 +225,9 @@ def test_outlier_answer_is_inside_the_first_viewport_with_probabilities_folded(l
 def test_window_level_works_on_the_stored_sixteen_bit_values(live_server, browser, clinician, media_dir):
     pixels = np.full((400, 200), 30000, dtype=np.uint16)
     pixels[:, 100:] = 30100  # the same grey once decoded to 8 bits (both 117)
-    radiograph = _film_with_answer(clinician, _png(pixels), heatmap_png(50, 100), name="film16.png")
+    radiograph = _film_with_answer(clinician, png_bytes(pixels=pixels), heatmap_png(50, 100), name="film16.png")
     assert radiograph.bit_depth == 16
-    page = _page_as(browser, live_server, clinician)
+    page = page_with_session(browser, live_server, clinician)
     _open_viewer(page, f"{live_server.url}/radiographs/{radiograph.pk}/")
     page.evaluate("() => document.querySelector('.film-viewer').filmViewer.setLayerVisible('heatmap', false)")
     _frames(page)
@@ -287,7 +253,7 @@ def test_window_level_works_on_the_stored_sixteen_bit_values(live_server, browse
 
 def test_reading_page_fits_the_film_and_the_save_button_on_screen(live_server, browser, clinician, reviewer, media_dir):
     radiograph = _film_with_answer(clinician, spine_film(420, 1100), gradcam_like(210, 550))
-    page = _page_as(browser, live_server, reviewer)
+    page = page_with_session(browser, live_server, reviewer)
     # Blind reading (the default): the film, the form, and no answer yet.
     _open_viewer(page, f"{live_server.url}/inference/review/radiographs/{radiograph.pk}/", heatmap=False)
     save = page.get_by_role("button", name="Save read")
@@ -307,7 +273,7 @@ def test_a_vector_layer_in_image_pixels_stays_on_the_film_and_can_be_hidden(live
     """The generic layer API the Cobb measurement will use: polylines, points and text in image
     pixel coordinates, drawn through the same transform as the film."""
     radiograph = _film_with_answer(clinician, spine_film(300, 1000), heatmap_png(75, 250))
-    page = _page_as(browser, live_server, clinician)
+    page = page_with_session(browser, live_server, clinician)
     _open_viewer(page, f"{live_server.url}/radiographs/{radiograph.pk}/")
     page.evaluate("""() => document.querySelector('.film-viewer').filmViewer.addLayer('cobb', {
         label: 'Cobb angle', shapes: [
@@ -328,7 +294,7 @@ def test_a_vector_layer_in_image_pixels_stays_on_the_film_and_can_be_hidden(live
 
 def test_full_screen_and_fit_to_height_from_the_keyboard(live_server, browser, clinician, media_dir):
     radiograph = _film_with_answer(clinician, spine_film(1400, 500), heatmap_png(140, 50))
-    page = _page_as(browser, live_server, clinician)
+    page = page_with_session(browser, live_server, clinician)
     _open_viewer(page, f"{live_server.url}/radiographs/{radiograph.pk}/")
     page.locator(".fv-canvas").focus()
     fitted, _ = _boxes(page)

@@ -9,11 +9,10 @@ import io
 import pytest
 from pypdf import PdfReader
 
-from accounts.selectors import second_factor_required
 from reviews.services import review_submit
-from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, requires_chromium
+from tests.browser.chromium import requires_chromium
+from tests.browser.pages import VIEWPORT, signed_in_page
 from tests.inference import support
-from tests.signin import totp_code_now, totp_device_for
 
 pytestmark = [
     pytest.mark.browser,
@@ -21,48 +20,13 @@ pytestmark = [
     requires_chromium,
 ]
 
-VIEWPORT = {"width": 1366, "height": 768}
-
-
 @pytest.fixture
-def people(transactional_db):
-    # Made before the browser starts: ORM calls inside Playwright's event loop would open a
-    # database connection in another context that test teardown never closes.
-    return {
-        "clinician": support.make_user("clin-reads", "clinician"),
-        "reviewer": support.make_user("rev-reads", "reviewer"),
-        "second": support.make_user("rev2-reads", "reviewer"),
-        "admin": support.make_user("admin-reads", "admin", is_staff=True, is_superuser=True),
-    }
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+def people(clinician, reviewer, second_reviewer, admin_user):
+    return {"clinician": clinician, "reviewer": reviewer, "second": second_reviewer, "admin": admin_user}
 
 
 def _sign_in(browser, live_server, user, **context):
-    authenticator = totp_device_for(user) if second_factor_required(user) else None
-    page = browser.new_context(viewport=VIEWPORT, **context).new_page()
-    page.set_default_timeout(20_000)
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(support.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
-    if authenticator is not None:
-        # Admins then give the code of their authenticator (django-otp TOTP).
-        page.get_by_label("Code from your authenticator").fill(totp_code_now(authenticator))
-        page.get_by_role("button", name="Verify").click()
-        page.wait_for_load_state()
-    return page
+    return signed_in_page(browser, live_server, user, viewport=VIEWPORT, **context)
 
 
 def _enforce_script_src_self(page) -> None:
@@ -128,7 +92,7 @@ def test_admin_settles_a_dispute_through_the_adjudication_page(live_server, peop
     admin = _sign_in(browser, live_server, people["admin"])
     admin.get_by_role("link", name="Adjudication").click()
     dispute = admin.locator(f'[data-dispute="{radiograph.pk}"]')
-    assert "rev-reads" in dispute.inner_text() and "rev2-reads" in dispute.inner_text()
+    assert people["reviewer"].username in dispute.inner_text() and people["second"].username in dispute.inner_text()
     assert "MRN-READS-2" not in admin.content()
     dispute.get_by_label("scoliosis", exact=True).check()
     dispute.get_by_label("Reason").fill("Curve visible on the full film")

@@ -35,11 +35,9 @@ def url_for(name: str, kind: str, objects: dict) -> str:
 
 
 @pytest.mark.parametrize("name,kind", READ_API)
-@pytest.mark.parametrize("persona", ["clinician", "admin_user"])
-def test_owner_and_admin_can_read_through_the_api(request, api_as, objects, persona, name, kind):
-    user = request.getfixturevalue(persona)
-    response = api_as(user).get(url_for(name, kind, objects))
-    assert response.status_code == 200
+@pytest.mark.parametrize("user", ["clinician", "admin_user"], indirect=True)
+def test_owner_and_admin_can_read_through_the_api(api_as, objects, user, name, kind):
+    assert api_as(user).get(url_for(name, kind, objects)).status_code == 200
 
 
 @pytest.mark.parametrize("name,kind", [r for r in READ_API if r[1] == "radiograph"])
@@ -53,9 +51,8 @@ def test_reviewer_has_no_case_through_the_api(api_as, reviewer, objects):
 
 
 @pytest.mark.parametrize("name,kind", READ_API)
-@pytest.mark.parametrize("persona", ["other_clinician", "outsider"])
-def test_outsider_gets_404_from_every_api_url(request, api_as, objects, persona, name, kind):
-    user = request.getfixturevalue(persona)
+@pytest.mark.parametrize("user", ["other_clinician", "outsider"], indirect=True)
+def test_outsider_gets_404_from_every_api_url(api_as, objects, user, name, kind):
     response = api_as(user).get(url_for(name, kind, objects))
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"

@@ -3,12 +3,13 @@ nothing is left behind (no row, no stored file, no temporary file)."""
 from __future__ import annotations
 
 import io
-import struct
 import subprocess
 import sys
 import tracemalloc
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pydicom
@@ -16,16 +17,22 @@ import pytest
 from django.conf import settings as django_settings
 from django.urls import reverse
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
 
 from cases.imaging import UploadRejected, image_check
 from cases.models import Radiograph
 from cases.services import radiograph_upload
 from tests.factories import dicom_bytes, jpeg_bytes, png_bytes, spine_pixels, upload
+from tests.hostile_files import (
+    DEFLATED,
+    dicom_dataset_bytes,
+    dicom_deflate_bomb,
+    dicom_file,
+    dicom_header,
+    dicom_uncompressed,
+    png_claiming,
+)
 
-SOP_CLASS = "1.2.840.10008.5.1.4.1.1.1.1"
-DEFLATED = "1.2.840.10008.1.2.1.99"
-
+T = TypeVar("T")
 
 def rejection_of(data: bytes) -> UploadRejected:
     with pytest.raises(UploadRejected) as caught:
@@ -33,72 +40,26 @@ def rejection_of(data: bytes) -> UploadRejected:
     return caught.value
 
 
-def _header(rows: int, columns: int, *, bits: int = 16) -> Dataset:
-    ds = Dataset()
-    ds.SOPClassUID = SOP_CLASS
-    ds.SOPInstanceUID = pydicom.uid.generate_uid()
-    ds.Modality = "DX"
-    ds.Rows, ds.Columns = rows, columns
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits, bits - 1, 0
-    return ds
-
-
-def _file(ds: Dataset, syntax: str, body: bytes) -> bytes:
-    from pydicom.filewriter import write_file_meta_info
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SOP_CLASS
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = syntax
-    head = io.BytesIO()
-    head.write(b"\x00" * 128 + b"DICM")
-    write_file_meta_info(head, meta, enforce_standard=True)
-    return head.getvalue() + body
-
-
-def _dataset_bytes(ds: Dataset) -> bytes:
-    from pydicom.filebase import DicomBytesIO
-    from pydicom.filewriter import write_dataset
-
-    out = DicomBytesIO()
-    out.is_little_endian, out.is_implicit_VR = True, False
-    write_dataset(out, ds)
-    return out.getvalue()
-
-
-def deflate_bomb_dicom(*, pixel_bytes: int, rows: int = 2000, columns: int = 2000) -> bytes:
-    """A deflated DICOM whose pixel data inflates to `pixel_bytes` zeros, compressed as it goes."""
-    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
-    pixel_header = b"\xe0\x7f\x10\x00OW\x00\x00" + struct.pack("<I", pixel_bytes)
-    parts = [packer.compress(_dataset_bytes(_header(rows, columns)) + pixel_header)]
-    zeros = b"\x00" * (1024 * 1024)
-    for start in range(0, pixel_bytes, len(zeros)):
-        parts.append(packer.compress(zeros[: min(len(zeros), pixel_bytes - start)]))
-    parts.append(packer.flush())
-    return _file(_header(rows, columns), DEFLATED, b"".join(parts))
+def peak_memory(make: Callable[[], T]) -> tuple[T, int]:
+    """What `make()` returns, and the peak of the memory Python allocated while it ran."""
+    tracemalloc.start()
+    try:
+        made = make()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return made, peak
 
 
 def native_dicom_claiming(rows: int, columns: int, *, pixel_bytes: int) -> bytes:
-    ds = _header(rows, columns)
-    ds.PixelData = b"\x00" * pixel_bytes
-    return _file(ds, pydicom.uid.ExplicitVRLittleEndian, _dataset_bytes(ds))
+    return dicom_uncompressed(dicom_header(rows, columns), bytes(pixel_bytes))
 
 
 def deflated_dicom(pixels: np.ndarray) -> bytes:
-    ds = _header(*pixels.shape)
-    ds.BitsStored, ds.HighBit = 12, 11
+    ds = dicom_header(*pixels.shape, bits_stored=12)
     ds.PixelData = pixels.astype("<u2").tobytes()
     packer = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
-    return _file(ds, DEFLATED, packer.compress(_dataset_bytes(ds)) + packer.flush())
-
-
-def png_claiming(width: int, height: int, *, bit_depth: int = 8) -> bytes:
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return dicom_file(ds, DEFLATED, packer.compress(dicom_dataset_bytes(ds)) + packer.flush())
 
 
 # --- bounded decoding --------------------------------------------------------------------------
@@ -106,14 +67,9 @@ def png_claiming(width: int, height: int, *, bit_depth: int = 8) -> bytes:
 
 def test_deflate_bomb_dicom_is_refused_while_inflating(settings):
     settings.UPLOAD_MAX_BYTES = 2 * 1024 * 1024
-    bomb = deflate_bomb_dicom(pixel_bytes=8 * 1024 * 1024)
+    bomb = dicom_deflate_bomb(pixel_bytes=8 * 1024 * 1024)
     assert len(bomb) < 64 * 1024
-    tracemalloc.start()
-    try:
-        rejected = rejection_of(bomb)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    rejected, peak = peak_memory(lambda: rejection_of(bomb))
     assert rejected.code == "too_large" and "inflates to more than" in rejected.message
     assert peak < 6 * 1024 * 1024
 
@@ -130,12 +86,7 @@ def test_small_deflated_dicom_is_inflated_and_accepted(clinician, case):
 
 
 def test_dicom_header_claiming_more_pixels_than_the_engine_takes_is_refused_before_decoding():
-    tracemalloc.start()
-    try:
-        rejected = rejection_of(native_dicom_claiming(20000, 20000, pixel_bytes=64))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    rejected, peak = peak_memory(lambda: rejection_of(native_dicom_claiming(20000, 20000, pixel_bytes=64)))
     assert rejected.code == "too_many_pixels" and "20000x20000" in rejected.message
     assert peak < 2 * 1024 * 1024
 
@@ -149,26 +100,18 @@ def test_dicom_pixel_data_shorter_than_its_header_is_refused_before_decoding():
     ("bits", "code"), [(32, "unsupported_format"), (12, "unsupported_format")]
 )
 def test_dicom_with_an_unsupported_sample_size_is_refused_by_its_header(bits, code):
-    ds = _header(128, 96, bits=16)
+    ds = dicom_header(128, 96)
     ds.BitsAllocated = bits
-    ds.PixelData = b"\x00" * (128 * 96 * 4)
-    data = _file(ds, pydicom.uid.ExplicitVRLittleEndian, _dataset_bytes(ds))
+    data = dicom_uncompressed(ds, b"\x00" * (128 * 96 * 4))
     assert rejection_of(data).code == code
 
 
 def test_16_bit_png_is_checked_without_a_full_size_numeric_copy():
     side = 4000  # 16 megapixels: the old path made ~5 float64 copies (128 MB each)
     pixels = (np.arange(side * side, dtype=np.uint32) % 65521).astype(np.uint16).reshape(side, side)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
-    data = buffer.getvalue()
+    data = png_bytes(pixels=pixels, compress_level=1)
     del pixels
-    tracemalloc.start()
-    try:
-        checked = image_check(data=data)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    checked, peak = peak_memory(lambda: image_check(data=data))
     assert checked.bit_depth == 16 and (checked.width, checked.height) == (side, side)
     assert peak < 2 * len(data) + 8 * 1024 * 1024
 
@@ -179,12 +122,7 @@ def test_native_16_bit_dicom_is_rendered_without_float_copies_of_the_film():
     data = dicom_bytes(rows=rows, columns=columns, pixels=pixels, rescale=(2.0, -100.0), window=(3000, 6000))
     film = rows * columns * 2
     del pixels
-    tracemalloc.start()
-    try:
-        checked = image_check(data=data)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    checked, peak = peak_memory(lambda: image_check(data=data))
     assert checked.bit_depth == 16
     # The stored DICOM copy, the decoded pixels and the rendered film are each one film in size;
     # a float64 copy alone would be four.
@@ -296,10 +234,9 @@ def test_sign_in_endpoint_still_answers_a_normal_body(client, db):
 
 
 def _native(pixels_raw: np.ndarray, *, stored: int, signed: bool) -> bytes:
-    ds = _header(*pixels_raw.shape)
-    ds.BitsStored, ds.HighBit, ds.PixelRepresentation = stored, stored - 1, int(signed)
-    ds.PixelData = pixels_raw.astype("<u2").tobytes()
-    return _file(ds, pydicom.uid.ExplicitVRLittleEndian, _dataset_bytes(ds))
+    ds = dicom_header(*pixels_raw.shape, bits_stored=stored)
+    ds.PixelRepresentation = int(signed)
+    return dicom_uncompressed(ds, pixels_raw.astype("<u2").tobytes())
 
 
 def _rendered(data: bytes) -> np.ndarray:

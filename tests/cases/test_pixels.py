@@ -55,9 +55,7 @@ def test_eight_bit_grayscale_jpeg_is_served_as_one_channel(api_as, clinician, ca
 
 def test_colour_film_keeps_its_three_channels(api_as, clinician, case):
     pixels = np.stack([spine_pixels(width=70, height=100, seed=s) for s in (1, 2, 3)], axis=-1)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels, mode="RGB").save(buffer, format="PNG")
-    (radiograph,) = radiograph_upload(user=clinician, case=case, files=[upload(buffer.getvalue())])
+    (radiograph,) = radiograph_upload(user=clinician, case=case, files=[upload(png_bytes(pixels=pixels))])
     response = _pixels(api_as, clinician, radiograph)
     assert response["X-Channels"] == "3"
     assert np.array_equal(_values(response), pixels)

@@ -3,9 +3,7 @@ good JPEG, PNG (8/16-bit) and DICOM are stored as the model will read them."""
 from __future__ import annotations
 
 import io
-import struct
 import tracemalloc
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -18,28 +16,13 @@ from cases.imaging import UploadRejected, image_check
 from cases.models import ImageFormat, Radiograph
 from cases.services import UploadFailed, radiograph_upload
 from tests.factories import dicom_bytes, jpeg_bytes, png_bytes, upload
+from tests.hostile_files import png_claiming
 
 FRAIWAN = Path(__file__).resolve().parents[3] / "shared" / "data" / "fraiwan"
 
 
 def stored_files(media_dir: Path) -> list[Path]:
     return [p for p in media_dir.rglob("*") if p.is_file()]
-
-
-def png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def png_bomb(side: int = 30000) -> bytes:
-    """A PNG whose header claims side x side 8-bit grey pixels, in a few KB."""
-    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    rows = zlib.compress(b"\x00" * (side + 1) * 4, 9)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", rows)
-        + png_chunk(b"IEND", b"")
-    )
 
 
 def animated_png() -> bytes:
@@ -61,7 +44,7 @@ BAD_INPUTS = {
     "pdf named .jpg": (lambda: b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n", "unsupported_format"),
     "truncated jpeg": (lambda: jpeg_bytes(width=256, height=256)[:1500], "corrupt"),
     "jpeg missing its end": (lambda: jpeg_bytes()[:-2], "corrupt"),
-    "decompression bomb png": (png_bomb, "too_many_pixels"),
+    "decompression bomb png": (lambda: png_claiming(30000, 30000), "too_many_pixels"),
     "too small png": (lambda: png_bytes(width=63, height=200), "too_small"),
     "animated png": (animated_png, "multi_frame"),
     "multi-frame dicom": (lambda: dicom_bytes(frames=2), "multi_frame"),
@@ -90,7 +73,7 @@ def test_bad_upload_leaves_no_row_and_no_file(label, clinician, case, media_dir)
 
 
 def test_decompression_bomb_is_refused_without_allocating_its_pixels():
-    data = png_bomb()
+    data = png_claiming(30000, 30000)  # 900 megapixels in a few KB
     assert len(data) < 10_000
     tracemalloc.start()
     try:

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from tests.images import png_bytes
 from training.engine.landmarks import LandmarkSample, LandmarkTrainConfig, train_landmarks
 
 from .test_cobb_geometry import synthetic_landmarks
@@ -30,10 +31,8 @@ def synthetic_film(seed: int, size=(320, 140)) -> tuple[np.ndarray, np.ndarray]:
 
 def film_sample(seed: int) -> LandmarkSample:
     gray, pts = synthetic_film(seed)
-    buffer = io.BytesIO()
-    Image.fromarray((gray * 255).astype(np.uint8)).save(buffer, format="PNG")
     h, w = gray.shape
-    return LandmarkSample(buffer.getvalue(), pts / [w, h], group=f"p{seed}", fold=seed % 5)
+    return LandmarkSample(png_bytes(pixels=(gray * 255).astype(np.uint8)), pts / [w, h], group=f"p{seed}", fold=seed % 5)
 
 
 TINY = dict(input_size=128, input_width=64, head_width=16, batch_size=2, lr=5e-3, warmup_steps=1,

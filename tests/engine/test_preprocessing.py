@@ -18,9 +18,7 @@ from .conftest import synthetic_spine
 
 def test_sixteen_bit_png_decodes_like_its_eight_bit_version():
     base = synthetic_spine(False, 0).astype(np.uint16)
-    buffer = io.BytesIO()
-    Image.fromarray((base * 257).astype("<u2")).save(buffer, format="PNG")
-    sixteen = load_image(buffer.getvalue())
+    sixteen = load_image(png_bytes(pixels=(base * 257).astype("<u2")))
     eight = load_image(png_bytes(pixels=base.astype(np.uint8)))
     assert sixteen.dtype == np.float32
     np.testing.assert_allclose(sixteen, eight, atol=1e-3)

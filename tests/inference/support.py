@@ -171,14 +171,11 @@ def measuring_landmark_checkpoint_bytes() -> bytes:
 def synthetic_film_png(seed: int = 0) -> bytes:
     """A synthetic AP "spine" (tests.engine.landmark_fixtures) as PNG bytes."""
     import numpy as np
-    from PIL import Image
 
     from tests.engine.landmark_fixtures import synthetic_film
 
     gray, _ = synthetic_film(seed)
-    buffer = io.BytesIO()
-    Image.fromarray((gray * 255).astype(np.uint8)).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return png_bytes(pixels=(gray * 255).astype(np.uint8))
 
 
 def make_active_landmark_version(*, seed: int = 0, data: bytes | None = None) -> ModelVersion:

@@ -4,19 +4,16 @@ once (in the viewer) and the decision-aid notice once."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from tests.inference import support
-from tests.signin import sign_in
+from tests.signin import page_client_for
 
 pytestmark = pytest.mark.django_db
 
 
 def _page(user, radiograph) -> str:
-    client = Client()
-    sign_in(client, user)
-    response = client.get(f"/radiographs/{radiograph.pk}/")
+    response = page_client_for(user).get(f"/radiographs/{radiograph.pk}/")
     assert response.status_code == 200
     return response.content.decode()
 

@@ -4,13 +4,10 @@ reviewer works the queue in blind mode from the keyboard and confirms a label.""
 from __future__ import annotations
 
 import pytest
-import redis
-from celery.contrib.testing.worker import start_worker
-from django.conf import settings
 
 from cases.models import Radiograph
-from scoliosis_portal.celery import app
 from tests.browser.chromium import requires_chromium
+from tests.browser.pages import signed_in_page
 from tests.inference import support
 
 pytestmark = [
@@ -21,48 +18,15 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def worker():
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-    from celery.signals import task_postrun
-    from django.db import connections
-
-    def close_worker_connections(**kwargs) -> None:
-        # The worker thread's own DB connection would otherwise outlive the test and block the
-        # test database's teardown.
-        connections.close_all()
-
-    task_postrun.connect(close_worker_connections, weak=False)
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as w:
-            yield w
-    finally:
-        task_postrun.disconnect(close_worker_connections)
-
-
-def _sign_in(browser, live_server, username):
-    page = browser.new_context().new_page()
-    page.set_default_timeout(60_000)
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(support.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
-    return page
-
-
 def test_clinician_sees_prediction_appear_and_reviewer_confirms_blind(
-    live_server, worker, browser, tmp_path
+    live_server, worker, clinician, reviewer, model_version, browser, tmp_path
 ):
-    clinician = support.make_user("clin-live", "clinician")
-    reviewer = support.make_user("rev-live", "reviewer")
-    support.make_active_model_version()
     case = support.make_case(clinician, patient_reference="MRN-LIVE-1")
     image = tmp_path / "spine.png"
     image.write_bytes(support.png_bytes(width=200, height=320, seed=11))
 
     # Clinician: upload, open the radiograph, watch the answer arrive.
-    page = _sign_in(browser, live_server, clinician.username)
+    page = signed_in_page(browser, live_server, clinician, timeout=60_000)
     page.goto(f"{live_server.url}/cases/{case.pk}/")
     page.locator('input[type="file"]').set_input_files([image])
     page.get_by_role("button", name="Upload").click()
@@ -79,7 +43,7 @@ def test_clinician_sees_prediction_appear_and_reviewer_confirms_blind(
     assert page.locator("text=Decision aid, not a diagnosis").count() == 1
 
     # Reviewer: queue in blind mode, read from the keyboard, then see the model's answer.
-    page = _sign_in(browser, live_server, reviewer.username)
+    page = signed_in_page(browser, live_server, reviewer, timeout=60_000)
     page.goto(f"{live_server.url}/inference/review/")
     assert "MRN-LIVE-1" not in page.content()
     page.get_by_role("link", name="Start reading (n)").click()

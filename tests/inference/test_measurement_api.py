@@ -2,18 +2,12 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from cases.models import AccessLogEntry
 from tests.inference import support
+from tests.signin import api_client_for
 
 pytestmark = pytest.mark.django_db
-
-
-def _api(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user=user)
-    return client
 
 
 @pytest.fixture
@@ -25,7 +19,7 @@ def film(case, media_dir):
 
 def test_radiograph_api_returns_the_measurement_with_landmarks_and_overlay(clinician, film):
     radiograph, measurement = film
-    body = _api(clinician).get(f"/api/v1/radiographs/{radiograph.pk}/").json()["measurement"]
+    body = api_client_for(clinician).get(f"/api/v1/radiographs/{radiograph.pk}/").json()["measurement"]
 
     assert body["status"] == "succeeded" and body["not_measured"] is None
     assert body["cobb"] == {"pt": 23.4, "mt": 5.0, "tl": 3.0}
@@ -40,7 +34,7 @@ def test_not_measured_film_has_the_reason_and_no_angle(clinician, case, media_di
     radiograph = support.make_radiograph(case, seed=6)
     support.make_finished_measurement(radiograph, not_measured="lateral view")
 
-    body = _api(clinician).get(f"/api/v1/radiographs/{radiograph.pk}/").json()["measurement"]
+    body = api_client_for(clinician).get(f"/api/v1/radiographs/{radiograph.pk}/").json()["measurement"]
 
     assert body["not_measured"] == "lateral view"
     assert body["cobb"] == {"pt": None, "mt": None, "tl": None}
@@ -50,7 +44,7 @@ def test_not_measured_film_has_the_reason_and_no_angle(clinician, case, media_di
 
 def test_owner_reads_the_measurement_and_its_overlay_and_both_are_access_logged(clinician, film):
     radiograph, measurement = film
-    api = _api(clinician)
+    api = api_client_for(clinician)
 
     detail = api.get(f"/api/v1/measurements/{measurement.pk}/")
     overlay = api.get(f"/api/v1/measurements/{measurement.pk}/overlay/")
@@ -67,7 +61,7 @@ def test_owner_reads_the_measurement_and_its_overlay_and_both_are_access_logged(
 @pytest.mark.parametrize("persona", ["other_clinician", "outsider"])
 def test_others_get_neither_the_measurement_nor_its_overlay(request, persona, film):
     radiograph, measurement = film
-    api = _api(request.getfixturevalue(persona))
+    api = api_client_for(request.getfixturevalue(persona))
 
     assert api.get(f"/api/v1/measurements/{measurement.pk}/").status_code == 404
     assert api.get(f"/api/v1/measurements/{measurement.pk}/overlay/").status_code == 404
@@ -76,7 +70,7 @@ def test_others_get_neither_the_measurement_nor_its_overlay(request, persona, fi
 
 def test_blind_reviewer_gets_the_measurement_only_after_their_read(reviewer, film):
     radiograph, measurement = film
-    api = _api(reviewer)
+    api = api_client_for(reviewer)
     assert api.get(f"/api/v1/radiographs/{radiograph.pk}/").json()["measurement"] is None
     assert api.get(f"/api/v1/measurements/{measurement.pk}/").status_code == 404
     assert api.get(f"/api/v1/measurements/{measurement.pk}/overlay/?blind=0").status_code == 404
@@ -90,6 +84,6 @@ def test_blind_reviewer_gets_the_measurement_only_after_their_read(reviewer, fil
 
 def test_one_reviewers_read_does_not_unlock_the_measurement_for_another(reviewer, second_reviewer, film):
     radiograph, measurement = film
-    _api(reviewer).post(f"/api/v1/radiographs/{radiograph.pk}/reviews/", {"label": "normal"}, format="json")
+    api_client_for(reviewer).post(f"/api/v1/radiographs/{radiograph.pk}/reviews/", {"label": "normal"}, format="json")
 
-    assert _api(second_reviewer).get(f"/api/v1/measurements/{measurement.pk}/").status_code == 404
+    assert api_client_for(second_reviewer).get(f"/api/v1/measurements/{measurement.pk}/").status_code == 404

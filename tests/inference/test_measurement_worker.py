@@ -12,7 +12,6 @@ from inference.models import Measurement, Prediction, PredictionStatus
 from registry.models import ModelVersion
 from tests.factories import upload
 from tests.inference import support
-from tests.inference.test_worker import clean_broker, worker  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -46,7 +45,7 @@ def _break_checkpoint(version: ModelVersion) -> None:
     ModelVersion.objects.filter(pk=version.pk).update(sha256="0" * 64)
 
 
-def test_upload_is_classified_and_measured_by_a_real_worker(worker, case, model_version, landmark_version):  # noqa: F811
+def test_upload_is_classified_and_measured_by_a_real_worker(worker, case, model_version, landmark_version):
     prediction, measurement = _finished(_upload(case))
 
     assert prediction.status == PredictionStatus.SUCCEEDED, prediction.error
@@ -64,7 +63,7 @@ def test_upload_is_classified_and_measured_by_a_real_worker(worker, case, model_
     assert measurement.finished_at >= prediction.finished_at  # chained after the prediction
 
 
-def test_a_failing_measurement_does_not_lose_the_prediction(worker, case, model_version, landmark_version):  # noqa: F811
+def test_a_failing_measurement_does_not_lose_the_prediction(worker, case, model_version, landmark_version):
     _break_checkpoint(landmark_version)
 
     prediction, measurement = _finished(_upload(case))
@@ -75,7 +74,7 @@ def test_a_failing_measurement_does_not_lose_the_prediction(worker, case, model_
     assert measurement.largest_angle is None and measurement.landmarks is None
 
 
-def test_a_failing_prediction_does_not_lose_the_measurement(worker, case, model_version, landmark_version):  # noqa: F811
+def test_a_failing_prediction_does_not_lose_the_measurement(worker, case, model_version, landmark_version):
     _break_checkpoint(model_version)
 
     prediction, measurement = _finished(_upload(case))
@@ -85,7 +84,7 @@ def test_a_failing_prediction_does_not_lose_the_measurement(worker, case, model_
     assert measurement.not_measured == "" and measurement.largest_angle is not None
 
 
-def test_a_film_the_classifier_finds_out_of_distribution_is_not_measured(worker, case, landmark_version):  # noqa: F811
+def test_a_film_the_classifier_finds_out_of_distribution_is_not_measured(worker, case, landmark_version):
     support.make_active_model_version(ood_threshold=0.0)
 
     prediction, measurement = _finished(_upload(case))
@@ -96,7 +95,7 @@ def test_a_film_the_classifier_finds_out_of_distribution_is_not_measured(worker,
     assert measurement.largest_angle is None and measurement.landmarks is None and not measurement.overlay
 
 
-def test_without_a_classifier_the_film_is_still_measured(worker, case, landmark_version):  # noqa: F811
+def test_without_a_classifier_the_film_is_still_measured(worker, case, landmark_version):
     prediction, measurement = _finished(_upload(case))
 
     assert prediction is None

@@ -2,28 +2,13 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
-from rest_framework.test import APIClient
 
 from inference import services
 from inference.models import Prediction
 from tests.inference import support
-from tests.signin import sign_in
+from tests.signin import api_client_for, page_client_for
 
 pytestmark = pytest.mark.django_db
-
-
-def _api(user=None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user=user)
-    return client
-
-
-def _page(user) -> Client:
-    client = Client()
-    sign_in(client, user)
-    return client
 
 
 @pytest.fixture
@@ -39,7 +24,7 @@ def predicted(case, model_version):
 
 
 def test_radiograph_api_fills_prediction_for_the_owner(clinician, predicted):
-    response = _api(clinician).get(f"/api/v1/radiographs/{predicted.radiograph_id}/")
+    response = api_client_for(clinician).get(f"/api/v1/radiographs/{predicted.radiograph_id}/")
     assert response.status_code == 200
     body = response.json()["prediction"]
     assert body["status"] == "succeeded"
@@ -53,9 +38,9 @@ def test_radiograph_api_fills_prediction_for_the_owner(clinician, predicted):
 
 def test_prediction_is_null_until_queued_then_queued_status(clinician, case, model_version):
     radiograph = support.make_radiograph(case)
-    assert _api(clinician).get(f"/api/v1/radiographs/{radiograph.pk}/").json()["prediction"] is None
+    assert api_client_for(clinician).get(f"/api/v1/radiographs/{radiograph.pk}/").json()["prediction"] is None
     Prediction.objects.create(radiograph=radiograph, model_version=model_version)
-    body = _api(clinician).get(f"/api/v1/radiographs/{radiograph.pk}/").json()["prediction"]
+    body = api_client_for(clinician).get(f"/api/v1/radiographs/{radiograph.pk}/").json()["prediction"]
     assert body["status"] == "queued" and body["label"] is None and body["gradcam_url"] is None
 
 
@@ -63,7 +48,7 @@ def test_owner_and_reviewer_can_download_gradcam(clinician, reviewer, predicted)
     # Under blind reading (the default) the reviewer sees the heat-map once their read is saved.
     predicted.radiograph.reviews.create(reviewer=reviewer, label="normal", blind=True)
     for user in (clinician, reviewer):
-        response = _api(user).get(f"/api/v1/predictions/{predicted.pk}/gradcam/")
+        response = api_client_for(user).get(f"/api/v1/predictions/{predicted.pk}/gradcam/")
         assert response.status_code == 200
         assert response["Content-Type"] == "image/png"
         assert "no-store" in response["Cache-Control"]
@@ -72,9 +57,9 @@ def test_owner_and_reviewer_can_download_gradcam(clinician, reviewer, predicted)
 
 def test_outsiders_cannot_download_gradcam(other_clinician, outsider, predicted):
     for user in (other_clinician, outsider):
-        assert _api(user).get(f"/api/v1/predictions/{predicted.pk}/gradcam/").status_code == 404
-        assert _api(user).get(f"/api/v1/predictions/{predicted.pk}/").status_code == 404
-    assert _api(None).get(f"/api/v1/predictions/{predicted.pk}/gradcam/").status_code == 401
+        assert api_client_for(user).get(f"/api/v1/predictions/{predicted.pk}/gradcam/").status_code == 404
+        assert api_client_for(user).get(f"/api/v1/predictions/{predicted.pk}/").status_code == 404
+    assert api_client_for(None).get(f"/api/v1/predictions/{predicted.pk}/gradcam/").status_code == 401
 
 
 def test_gradcam_is_not_under_a_public_media_url(predicted, client):
@@ -82,7 +67,7 @@ def test_gradcam_is_not_under_a_public_media_url(predicted, client):
 
 
 def test_prediction_page_shows_answer_confidence_words_and_decision_aid(clinician, predicted):
-    response = _page(clinician).get(f"/inference/radiographs/{predicted.radiograph_id}/prediction/")
+    response = page_client_for(clinician).get(f"/inference/radiographs/{predicted.radiograph_id}/prediction/")
     html = response.content.decode()
     assert response.status_code == 200
     assert "Decision aid, not a diagnosis" in html
@@ -97,9 +82,9 @@ def test_prediction_page_shows_answer_confidence_words_and_decision_aid(clinicia
 def test_pending_prediction_page_refreshes_itself_without_javascript(clinician, case, model_version):
     radiograph = support.make_radiograph(case)
     Prediction.objects.create(radiograph=radiograph, model_version=model_version)
-    html = _page(clinician).get(f"/inference/radiographs/{radiograph.pk}/prediction/").content.decode()
+    html = page_client_for(clinician).get(f"/inference/radiographs/{radiograph.pk}/prediction/").content.decode()
     assert 'http-equiv="refresh"' in html and "reading this radiograph" in html
-    fragment = _page(clinician).get(
+    fragment = page_client_for(clinician).get(
         f"/inference/radiographs/{radiograph.pk}/prediction/?fragment=1"
     ).content.decode()
     assert fragment.lstrip().startswith("{#") is False and "<html" not in fragment
@@ -110,7 +95,7 @@ def test_out_of_distribution_shows_a_warning_instead_of_a_class(clinician, case)
     version = support.make_model_version_row(name="ood-rows")
     radiograph = support.make_radiograph(case)
     support.make_finished_prediction(radiograph, version, label="normal", ood=True)
-    html = _page(clinician).get(f"/inference/radiographs/{radiograph.pk}/prediction/").content.decode()
+    html = page_client_for(clinician).get(f"/inference/radiographs/{radiograph.pk}/prediction/").content.decode()
     assert "does not look like the radiographs the model was trained on" in html
     assert "Model's answer:" not in html
 
@@ -119,18 +104,18 @@ def test_failed_prediction_page_shows_its_message(clinician, case):
     version = support.make_model_version_row(name="failed-rows")
     radiograph = support.make_radiograph(case)
     support.make_finished_prediction(radiograph, version, status="failed")
-    html = _page(clinician).get(f"/inference/radiographs/{radiograph.pk}/prediction/").content.decode()
+    html = page_client_for(clinician).get(f"/inference/radiographs/{radiograph.pk}/prediction/").content.decode()
     assert "could not read this radiograph" in html and "The image could not be read" in html
 
 
-def test_other_clinician_cannot_see_prediction_page(other_clinician, outsider, predicted):
+def test_other_clinician_cannot_see_predictionpage_client(other_clinician, outsider, predicted):
     for user in (other_clinician, outsider):
         url = f"/inference/radiographs/{predicted.radiograph_id}/prediction/"
-        assert _page(user).get(url).status_code == 404
+        assert page_client_for(user).get(url).status_code == 404
 
 
 def test_radiograph_page_of_the_platform_includes_the_panel(clinician, predicted):
-    html = _page(clinician).get(f"/radiographs/{predicted.radiograph_id}/").content.decode()
+    html = page_client_for(clinician).get(f"/radiographs/{predicted.radiograph_id}/").content.decode()
     assert 'id="prediction-panel"' in html and predicted.label in html
 
 

@@ -9,55 +9,22 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.db import connection
 
 from inference import services
 from inference.models import Prediction, PredictionStatus
 from inference.tasks import prediction_run
-from scoliosis_portal.celery import app
 from tests.inference import support
+from tests.processes import process_groups_stop
+from tests.waiting import wait_for_status
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def clean_broker():
-    # Our own redis database (CELERY_BROKER_URL): leftovers of an earlier run must not leak in.
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-    yield
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-
-
-@pytest.fixture
-def worker(clean_broker):
-    from celery.signals import task_postrun
-    from django.db import connections
-
-    def close_worker_connections(**kwargs) -> None:
-        # The worker thread's own DB connection would otherwise outlive the test and block the
-        # test database's teardown.
-        connections.close_all()
-
-    task_postrun.connect(close_worker_connections, weak=False)
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as w:
-            yield w
-    finally:
-        task_postrun.disconnect(close_worker_connections)
-
-
 def _wait_for(prediction_id: int, statuses: set[str], timeout: float = 90) -> Prediction:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        prediction = Prediction.objects.get(pk=prediction_id)
-        if prediction.status in statuses:
-            return prediction
-        time.sleep(0.05)
-    raise AssertionError(f"prediction {prediction_id} still {prediction.status} after {timeout}s")
+    return wait_for_status(lambda: Prediction.objects.get(pk=prediction_id), statuses, timeout=timeout, every=0.05)
 
 
 def test_upload_is_predicted_by_a_real_worker(worker, case, model_version):
@@ -122,16 +89,6 @@ def _start_subprocess_worker(name: str, extra_env: dict[str, str]) -> subprocess
     )
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def test_task_of_a_killed_worker_is_redelivered_and_completes(clean_broker, case, model_version):
     radiograph = support.make_radiograph(case)
     [prediction] = services.predictions_enqueue_for_radiographs(radiograph_ids=[radiograph.pk])
@@ -147,9 +104,7 @@ def test_task_of_a_killed_worker_is_redelivered_and_completes(clean_broker, case
         second = _start_subprocess_worker("rescuer", {})
         done = _wait_for(prediction.pk, {"succeeded", "failed"}, timeout=120)
     finally:
-        _stop(first)
-        if second is not None:
-            _stop(second)
+        process_groups_stop(*(process for process in (first, second) if process is not None))
 
     assert done.status == "succeeded", done.error
     assert done.attempts == 2  # claimed by the killed worker, then by the redelivery

@@ -6,7 +6,7 @@ import pytest
 
 from inference.engine.cobb import cobb_angles
 from tests.engine.test_cobb_geometry import synthetic_landmarks
-from tests.factories import RadiographFactory
+from tests.factories import RadiographFactory, png_bytes
 
 FILM_WIDTH, FILM_HEIGHT = 600, 800
 # Tilt rises to +12 deg at T4 and falls to -18 deg at L1: a 30 deg curve from T4 to L1.
@@ -27,20 +27,17 @@ def curve_landmarks(tilts=TILTS) -> np.ndarray:
     return synthetic_landmarks(tilts, lateral)
 
 
-def film_png(points: np.ndarray) -> bytes:
+def film_png(points: np.ndarray, *, width: int = FILM_WIDTH, height: int = FILM_HEIGHT, seed: int = 7,
+             fill: int = 190) -> bytes:
     """A dark, noisy film with a bright vertebra drawn at each 4 corners: no patient's image."""
-    import io
-
     from PIL import Image, ImageDraw
 
-    rng = np.random.default_rng(7)
-    image = Image.fromarray(rng.normal(30, 6, (FILM_HEIGHT, FILM_WIDTH)).clip(0, 255).astype(np.uint8))
+    rng = np.random.default_rng(seed)
+    image = Image.fromarray(rng.normal(30, 6, (height, width)).clip(0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(image)
     for quad in points.reshape(17, 4, 2):
-        draw.polygon([tuple(quad[0]), tuple(quad[1]), tuple(quad[3]), tuple(quad[2])], fill=190)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+        draw.polygon([tuple(quad[0]), tuple(quad[1]), tuple(quad[3]), tuple(quad[2])], fill=fill)
+    return png_bytes(pixels=np.asarray(image))
 
 
 def measured_radiograph(case, model_version, landmarks=None):

@@ -3,21 +3,14 @@ a reason, audited; open to admins and senior reviewers, never a window on patien
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from cases.models import Radiograph
 from cases.services import user_create
 from reviews.services import review_submit
 from tests.inference import support
-from tests.signin import sign_in
+from tests.signin import page_client_for
 
 pytestmark = pytest.mark.django_db
-
-
-def _page(user) -> Client:
-    client = Client()
-    sign_in(client, user)
-    return client
 
 
 @pytest.fixture
@@ -40,7 +33,7 @@ def senior(db):
 
 
 def test_admin_sees_disputed_films_with_reads_side_by_side_and_no_patient(admin_user, disputed, case):
-    response = _page(admin_user).get("/review/adjudication/")
+    response = page_client_for(admin_user).get("/review/adjudication/")
     html = response.content.decode()
     assert response.status_code == 200
     assert f"Film #{disputed.pk}" in html
@@ -52,7 +45,7 @@ def test_admin_sees_disputed_films_with_reads_side_by_side_and_no_patient(admin_
 
 
 def test_admin_settles_a_dispute_with_a_reason_and_it_is_audited(admin_user, disputed):
-    response = _page(admin_user).post(
+    response = page_client_for(admin_user).post(
         f"/review/adjudication/{disputed.pk}/", {"label": "scoliosis", "reason": "Cobb 14° on review"}
     )
     assert response.status_code == 302
@@ -61,17 +54,17 @@ def test_admin_settles_a_dispute_with_a_reason_and_it_is_audited(admin_user, dis
     record = disputed.history.latest()
     assert record.history_user == admin_user
     assert record.history_change_reason == "adjudicated: Cobb 14° on review"
-    assert "No disputed reads" in _page(admin_user).get("/review/adjudication/").content.decode()
+    assert "No disputed reads" in page_client_for(admin_user).get("/review/adjudication/").content.decode()
 
 
 def test_settling_without_a_reason_changes_nothing(admin_user, disputed):
-    _page(admin_user).post(f"/review/adjudication/{disputed.pk}/", {"label": "scoliosis", "reason": " "})
+    page_client_for(admin_user).post(f"/review/adjudication/{disputed.pk}/", {"label": "scoliosis", "reason": " "})
     disputed.refresh_from_db()
     assert disputed.confirmed_label == ""
 
 
 def test_a_label_outside_the_models_set_is_refused(admin_user, disputed):
-    client = _page(admin_user)
+    client = page_client_for(admin_user)
     client.post(f"/review/adjudication/{disputed.pk}/", {"label": "fracture", "reason": "x"})
     disputed.refresh_from_db()
     assert disputed.confirmed_label == ""
@@ -80,7 +73,7 @@ def test_a_label_outside_the_models_set_is_refused(admin_user, disputed):
 
 @pytest.mark.parametrize("persona", ["clinician", "reviewer", "outsider"])
 def test_only_adjudicators_reach_the_page_or_settle(persona, request, disputed):
-    client = _page(request.getfixturevalue(persona))
+    client = page_client_for(request.getfixturevalue(persona))
     assert client.get("/review/adjudication/").status_code == 403
     post = client.post(f"/review/adjudication/{disputed.pk}/", {"label": "normal", "reason": "x"})
     assert post.status_code == 403
@@ -88,7 +81,7 @@ def test_only_adjudicators_reach_the_page_or_settle(persona, request, disputed):
 
 
 def test_senior_reviewer_settles_a_film_they_did_not_read(senior, disputed, case):
-    client = _page(senior)
+    client = page_client_for(senior)
     html = client.get("/review/adjudication/").content.decode()
     assert f"Settle film #{disputed.pk}" in html
     assert case.patient_reference not in html
@@ -99,7 +92,7 @@ def test_senior_reviewer_settles_a_film_they_did_not_read(senior, disputed, case
 
 def test_senior_reviewer_who_read_the_film_cannot_settle_it(senior, disputed):
     review_submit(radiograph=disputed, reviewer=senior, label="normal")
-    client = _page(senior)
+    client = page_client_for(senior)
     assert f"Settle film #{disputed.pk}" not in client.get("/review/adjudication/").content.decode()
     post = client.post(f"/review/adjudication/{disputed.pk}/", {"label": "normal", "reason": "mine"})
     assert post.status_code == 403
@@ -107,15 +100,15 @@ def test_senior_reviewer_who_read_the_film_cannot_settle_it(senior, disputed):
 
 
 def test_adjudication_link_is_in_the_navigation_of_adjudicators_only(admin_user, reviewer, disputed):
-    assert "/review/adjudication/" in _page(admin_user).get("/").content.decode()
-    assert "/review/adjudication/" not in _page(reviewer).get("/").content.decode()
+    assert "/review/adjudication/" in page_client_for(admin_user).get("/").content.decode()
+    assert "/review/adjudication/" not in page_client_for(reviewer).get("/").content.decode()
 
 
 def test_review_queue_rows_show_a_thumbnail_and_just_now(reviewer, case):
     version = support.make_model_version_row()
     radiograph = support.make_radiograph(case, seed=30)
     support.make_finished_prediction(radiograph, version, label="normal", confidence=0.5)
-    client = _page(reviewer)
+    client = page_client_for(reviewer)
     html = client.get("/inference/review/").content.decode()
     assert f'src="/api/v1/radiographs/{radiograph.pk}/thumbnail/"' in html
     thumbnail = client.get(f"/api/v1/radiographs/{radiograph.pk}/thumbnail/")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 import pytest
-from django.test import Client
 from pypdf import PdfReader
 
 from cases.models import CaseReportExport
@@ -18,15 +17,9 @@ from reviews.report import (
 )
 from reviews.services import review_submit
 from tests.inference import support
-from tests.signin import sign_in
+from tests.signin import page_client_for
 
 pytestmark = pytest.mark.django_db
-
-
-def _page(user) -> Client:
-    client = Client()
-    sign_in(client, user)
-    return client
 
 
 def _text(pdf: bytes) -> str:
@@ -49,7 +42,7 @@ def reported(case, reviewer, settings):
 
 
 def test_owner_downloads_a_pdf_that_names_each_films_answer_and_the_patient(clinician, reported):
-    response = _page(clinician).get(f"/cases/{reported.pk}/report.pdf")
+    response = page_client_for(clinician).get(f"/cases/{reported.pk}/report.pdf")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
     assert response["Content-Disposition"] == f'attachment; filename="case-{reported.pk}-report.pdf"'
@@ -72,7 +65,7 @@ def test_owner_downloads_a_pdf_that_names_each_films_answer_and_the_patient(clin
 def test_export_is_recorded_with_who_and_the_pdfs_digest(clinician, reported):
     import hashlib
 
-    pdf = _page(clinician).get(f"/cases/{reported.pk}/report.pdf").content
+    pdf = page_client_for(clinician).get(f"/cases/{reported.pk}/report.pdf").content
     record = CaseReportExport.objects.get(case=reported)
     assert record.exported_by == clinician
     assert record.film_count == 3 and record.identity_included is True
@@ -80,7 +73,7 @@ def test_export_is_recorded_with_who_and_the_pdfs_digest(clinician, reported):
 
 
 def test_admin_report_includes_identity(admin_user, reported):
-    pdf = _page(admin_user).get(f"/cases/{reported.pk}/report.pdf").content
+    pdf = page_client_for(admin_user).get(f"/cases/{reported.pk}/report.pdf").content
     assert reported.patient_reference in _text(pdf)
 
 
@@ -94,7 +87,7 @@ def test_report_for_anyone_but_owner_and_admin_leaves_identity_out(reviewer, rep
 
 @pytest.mark.parametrize("persona", ["other_clinician", "outsider"])
 def test_report_of_a_case_you_may_not_see_does_not_exist(persona, request, reported):
-    response = _page(request.getfixturevalue(persona)).get(f"/cases/{reported.pk}/report.pdf")
+    response = page_client_for(request.getfixturevalue(persona)).get(f"/cases/{reported.pk}/report.pdf")
     assert response.status_code == 404
     assert not CaseReportExport.objects.exists()
 
@@ -121,7 +114,7 @@ def test_a_film_whose_file_is_gone_is_printed_as_unavailable(clinician, reported
     for name in (lost.image.name, thumbnail_name_for(lost.image.name)):
         if default_storage.exists(name):
             default_storage.delete(name)
-    response = _page(clinician).get(f"/cases/{reported.pk}/report.pdf")
+    response = page_client_for(clinician).get(f"/cases/{reported.pk}/report.pdf")
     assert response.status_code == 200
     text = _text(response.content)
     assert "image unavailable" in text and "spondylolisthesis" in text
@@ -129,9 +122,9 @@ def test_a_film_whose_file_is_gone_is_printed_as_unavailable(clinician, reported
 
 
 def test_admin_reads_the_export_trail_but_cannot_edit_it(admin_user, clinician, reported):
-    _page(clinician).get(f"/cases/{reported.pk}/report.pdf")
+    page_client_for(clinician).get(f"/cases/{reported.pk}/report.pdf")
     record = CaseReportExport.objects.get()
-    admin = _page(admin_user)
+    admin = page_client_for(admin_user)
     assert clinician.username in admin.get("/admin/cases/casereportexport/").content.decode()
     assert admin.post(f"/admin/cases/casereportexport/{record.pk}/delete/", {"post": "yes"}).status_code == 403
     assert CaseReportExport.objects.filter(pk=record.pk).exists()
@@ -142,7 +135,7 @@ def test_the_cobb_measurement_is_printed_in_the_pdf(clinician, reported):
     support.make_finished_measurement(first, angle=31.26, overlay=False)
     support.make_finished_measurement(third, not_measured="out of distribution")
 
-    response = _page(clinician).get(f"/cases/{reported.pk}/report.pdf")
+    response = page_client_for(clinician).get(f"/cases/{reported.pk}/report.pdf")
 
     text = " ".join(_text(response.content).split())
     # (The PDF may break a line at the hyphen of "C-shaped".)

@@ -3,20 +3,13 @@ list badges, and the JSON status the case page polls — and who may read that s
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from reviews.film_states import FilmStateKind, film_states_for_case
 from reviews.services import review_submit
 from tests.inference import support
+from tests.signin import page_client_for
 
 pytestmark = pytest.mark.django_db
-
-
-def _page(user) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -97,7 +90,7 @@ def test_reads_that_disagree_make_the_film_disputed(clinician, case, version, re
 
 
 def test_case_page_shows_every_films_badge_and_polls_its_status(clinician, case, films):
-    response = _page(clinician).get(f"/cases/{case.pk}/")
+    response = page_client_for(clinician).get(f"/cases/{case.pk}/")
     html = response.content.decode()
     assert response.status_code == 200
     for words in ("Pending: the model is reading", "Model answer: scoliosis", "Outlier: no class given",
@@ -109,13 +102,13 @@ def test_case_page_shows_every_films_badge_and_polls_its_status(clinician, case,
 
 
 def test_case_list_shows_film_badges_per_case(clinician, case, films):
-    html = _page(clinician).get("/").content.decode()
+    html = page_client_for(clinician).get("/").content.decode()
     assert "Corrected: normal" in html and "Model answer: scoliosis" in html
     assert f'data-case-status-url="/cases/{case.pk}/status/"' in html
 
 
 def test_status_endpoint_gives_the_case_status_and_each_film(clinician, case, films):
-    response = _page(clinician).get(f"/cases/{case.pk}/status/")
+    response = page_client_for(clinician).get(f"/cases/{case.pk}/status/")
     assert response.status_code == 200
     assert response["Cache-Control"] == "private, no-store"
     body = response.json()
@@ -131,27 +124,27 @@ def test_status_endpoint_gives_the_case_status_and_each_film(clinician, case, fi
 def test_status_endpoint_follows_a_new_read_without_a_reload(clinician, case, films, second_reviewer):
     url = f"/cases/{case.pk}/status/"
     answered = films["answered"].pk
-    before = {f["id"]: f for f in _page(clinician).get(url).json()["films"]}[answered]
+    before = {f["id"]: f for f in page_client_for(clinician).get(url).json()["films"]}[answered]
     assert before["state"] == "model_answer"
     review_submit(radiograph=films["answered"], reviewer=second_reviewer, label="normal")
-    after = {f["id"]: f for f in _page(clinician).get(url).json()["films"]}[answered]
+    after = {f["id"]: f for f in page_client_for(clinician).get(url).json()["films"]}[answered]
     assert after["state"] == "corrected" and after["badge"] == "Corrected: normal"
 
 
 @pytest.mark.parametrize("persona", ["other_clinician", "outsider"])
 def test_status_of_a_case_you_may_not_see_does_not_exist(persona, request, case, films):
     user = request.getfixturevalue(persona)
-    assert _page(user).get(f"/cases/{case.pk}/status/").status_code == 404
+    assert page_client_for(user).get(f"/cases/{case.pk}/status/").status_code == 404
 
 
 def test_anonymous_status_request_is_sent_to_sign_in(case):
-    response = _page(None).get(f"/cases/{case.pk}/status/")
+    response = page_client_for(None).get(f"/cases/{case.pk}/status/")
     assert response.status_code == 302 and "/login/" in response["Location"]
 
 
 def test_case_list_shows_eight_badges_and_points_to_the_rest(clinician, case, version):
     for seed in range(10):
         support.make_radiograph(case, seed=100 + seed)
-    html = _page(clinician).get("/").content.decode()
+    html = page_client_for(clinician).get("/").content.decode()
     assert html.count("Pending: the model is reading") == 8
     assert "2 more on the case page" in html

@@ -3,42 +3,28 @@ in the API, and are ignored or refused (never a crash) on the pages."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
-from rest_framework.test import APIClient
 
-from tests.signin import sign_in
+from tests.signin import api_client_for, page_client_for
 
 pytestmark = pytest.mark.django_db
-
-
-def _api(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user=user)
-    return client
-
-
-def _page(user) -> Client:
-    client = Client()
-    sign_in(client, user)
-    return client
 
 
 @pytest.mark.parametrize("query", ["min_age_days=9999999999", "max_age_days=9999999999",
                                    "min_age_days=-1", "max_age_days=abc"])
 def test_queue_refuses_absurd_ages_with_400_and_the_page_still_answers(reviewer, query):
-    response = _api(reviewer).get(f"/api/v1/review-queue/?{query}")
+    response = api_client_for(reviewer).get(f"/api/v1/review-queue/?{query}")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
-    assert _page(reviewer).get(f"/inference/review/?{query}").status_code == 200
+    assert page_client_for(reviewer).get(f"/inference/review/?{query}").status_code == 200
 
 
 @pytest.mark.parametrize("query", ["model_version=abc", "model_version=99999999999999999999",
                                    "model_version=424242",
                                    "since=yesterday", "until=2024-13-45"])
 def test_agreement_refuses_malformed_period_or_version(admin_user, query):
-    response = _api(admin_user).get(f"/api/v1/agreement/?{query}")
+    response = api_client_for(admin_user).get(f"/api/v1/agreement/?{query}")
     assert response.status_code == 400
-    assert _page(admin_user).get(f"/inference/review/agreement/?{query}").status_code == 400
+    assert page_client_for(admin_user).get(f"/inference/review/agreement/?{query}").status_code == 400
 
 
 def test_agreement_still_takes_a_valid_period(admin_user):
@@ -46,5 +32,5 @@ def test_agreement_still_takes_a_valid_period(admin_user):
 
     version = support.make_model_version_row()
     url = f"/api/v1/agreement/?since=2024-01-01&until=2024-12-31&model_version={version.pk}"
-    response = _api(admin_user).get(url)
+    response = api_client_for(admin_user).get(url)
     assert response.status_code == 200 and response.json()["compared"] == 0

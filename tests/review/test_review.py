@@ -4,31 +4,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from cases.models import Radiograph
 from reviews import selectors
 from reviews.models import Review
 from reviews.services import in_evaluation_share, review_submit
 from tests.inference import support
-from tests.signin import sign_in
+from tests.signin import api_client_for, page_client_for
 
 pytestmark = pytest.mark.django_db
-
-
-def _api(user=None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user=user)
-    return client
-
-
-def _page(user) -> Client:
-    client = Client()
-    sign_in(client, user)
-    return client
 
 
 @pytest.fixture
@@ -54,7 +39,7 @@ def read_ready(case, version):
 def test_queue_lists_most_uncertain_first_without_patient_identity(reviewer, read_ready, case):
     confident, unsure, odd = read_ready
     pending = support.make_radiograph(case, seed=9)  # no prediction yet: not in the queue
-    response = _api(reviewer).get("/api/v1/review-queue/")
+    response = api_client_for(reviewer).get("/api/v1/review-queue/")
     assert response.status_code == 200
     ids = [item["id"] for item in response.json()["results"]]
     assert ids == [odd.pk, unsure.pk, confident.pk]
@@ -69,13 +54,13 @@ def test_queue_filters_by_predicted_label_and_age(reviewer, read_ready, settings
     settings.REVIEW_BLIND_READING = False  # the predicted_label filter exists only outside blind reading
     confident, unsure, odd = read_ready
     Radiograph.objects.filter(pk=confident.pk).update(uploaded_at=timezone.now() - timedelta(days=10))
-    by_label = _api(reviewer).get("/api/v1/review-queue/?predicted_label=scoliosis").json()
+    by_label = api_client_for(reviewer).get("/api/v1/review-queue/?predicted_label=scoliosis").json()
     assert [i["id"] for i in by_label["results"]] == [unsure.pk]
-    old = _api(reviewer).get("/api/v1/review-queue/?min_age_days=5").json()
+    old = api_client_for(reviewer).get("/api/v1/review-queue/?min_age_days=5").json()
     assert [i["id"] for i in old["results"]] == [confident.pk]
-    recent = _api(reviewer).get("/api/v1/review-queue/?max_age_days=5").json()
+    recent = api_client_for(reviewer).get("/api/v1/review-queue/?max_age_days=5").json()
     assert confident.pk not in [i["id"] for i in recent["results"]]
-    assert _api(reviewer).get("/api/v1/review-queue/?min_age_days=x").status_code == 400
+    assert api_client_for(reviewer).get("/api/v1/review-queue/?min_age_days=x").status_code == 400
 
 
 def test_queue_drops_what_i_read_and_puts_disagreement_first(reviewer, second_reviewer, read_ready, settings):
@@ -84,18 +69,18 @@ def test_queue_drops_what_i_read_and_puts_disagreement_first(reviewer, second_re
     third = support.make_user("rev-c", "reviewer")
     review_submit(radiograph=confident, reviewer=reviewer, label="normal")
     review_submit(radiograph=confident, reviewer=second_reviewer, label="scoliosis")
-    mine = [i["id"] for i in _api(reviewer).get("/api/v1/review-queue/").json()["results"]]
+    mine = [i["id"] for i in api_client_for(reviewer).get("/api/v1/review-queue/").json()["results"]]
     assert confident.pk not in mine
-    theirs = _api(third).get("/api/v1/review-queue/").json()["results"]
+    theirs = api_client_for(third).get("/api/v1/review-queue/").json()["results"]
     assert [i["id"] for i in theirs][:2] == [odd.pk, confident.pk]
     assert theirs[1]["disagreement"] is True
 
 
 def test_only_reviewers_get_the_queue(clinician, outsider, admin_user, read_ready):
     for user in (clinician, outsider, admin_user):
-        assert _api(user).get("/api/v1/review-queue/").status_code == 403
-        assert _page(user).get("/inference/review/").status_code == 403
-    assert _api(None).get("/api/v1/review-queue/").status_code == 401
+        assert api_client_for(user).get("/api/v1/review-queue/").status_code == 403
+        assert page_client_for(user).get("/inference/review/").status_code == 403
+    assert api_client_for(None).get("/api/v1/review-queue/").status_code == 401
 
 
 # --- reads ----------------------------------------------------------------------------------------
@@ -104,10 +89,10 @@ def test_only_reviewers_get_the_queue(clinician, outsider, admin_user, read_read
 def test_reviewer_reads_then_changes_their_read_audited(reviewer, read_ready):
     _, unsure, _ = read_ready
     url = f"/api/v1/radiographs/{unsure.pk}/reviews/"
-    first = _api(reviewer).post(url, {"label": "scoliosis", "comment": "clear curve"}, format="json")
+    first = api_client_for(reviewer).post(url, {"label": "scoliosis", "comment": "clear curve"}, format="json")
     assert first.status_code == 201, first.content
     assert first.json()["confirmed_label"] == "scoliosis"
-    second = _api(reviewer).post(url, {"label": "normal"}, format="json")
+    second = api_client_for(reviewer).post(url, {"label": "normal"}, format="json")
     assert second.status_code == 200
     review = Review.objects.get(radiograph=unsure, reviewer=reviewer)
     assert review.label == "normal"
@@ -121,17 +106,17 @@ def test_clinician_and_outsider_may_not_review(clinician, outsider, admin_user, 
     _, unsure, _ = read_ready
     url = f"/api/v1/radiographs/{unsure.pk}/reviews/"
     for user in (clinician, outsider, admin_user):
-        assert _api(user).post(url, {"label": "normal"}, format="json").status_code == 403
-    assert _api(None).post(url, {"label": "normal"}, format="json").status_code == 401
+        assert api_client_for(user).post(url, {"label": "normal"}, format="json").status_code == 403
+    assert api_client_for(None).post(url, {"label": "normal"}, format="json").status_code == 401
     assert not Review.objects.exists()
 
 
 def test_label_must_come_from_the_model_label_set_or_ungradable(reviewer, read_ready):
     _, unsure, _ = read_ready
     url = f"/api/v1/radiographs/{unsure.pk}/reviews/"
-    assert _api(reviewer).post(url, {"label": "fracture"}, format="json").status_code == 400
-    assert _api(reviewer).post(url, {"label": "ungradable"}, format="json").status_code == 201
-    assert _api(reviewer).post("/api/v1/radiographs/999999/reviews/", {"label": "normal"},
+    assert api_client_for(reviewer).post(url, {"label": "fracture"}, format="json").status_code == 400
+    assert api_client_for(reviewer).post(url, {"label": "ungradable"}, format="json").status_code == 201
+    assert api_client_for(reviewer).post("/api/v1/radiographs/999999/reviews/", {"label": "normal"},
                                format="json").status_code == 404
 
 
@@ -140,13 +125,13 @@ def test_reads_visible_per_role(reviewer, second_reviewer, clinician, other_clin
     review_submit(radiograph=unsure, reviewer=reviewer, label="scoliosis", comment="mine")
     review_submit(radiograph=unsure, reviewer=second_reviewer, label="scoliosis", comment="theirs")
     url = f"/api/v1/radiographs/{unsure.pk}/reviews/"
-    as_reviewer = _api(reviewer).get(url).json()
+    as_reviewer = api_client_for(reviewer).get(url).json()
     assert [r["comment"] for r in as_reviewer["reads"]] == ["mine"]
-    as_owner = _api(clinician).get(url).json()
+    as_owner = api_client_for(clinician).get(url).json()
     assert len(as_owner["reads"]) == 2 and all(r["reviewer"] is None for r in as_owner["reads"])
     assert as_owner["confirmed_label"] == "scoliosis"
-    assert len(_api(admin_user).get(url).json()["reads"]) == 2
-    assert _api(other_clinician).get(url).status_code == 404
+    assert len(api_client_for(admin_user).get(url).json()["reads"]) == 2
+    assert api_client_for(other_clinician).get(url).status_code == 404
 
 
 def test_radiograph_api_carries_confirmed_label_and_the_reads_this_user_may_see(
@@ -155,12 +140,12 @@ def test_radiograph_api_carries_confirmed_label_and_the_reads_this_user_may_see(
     confident, unsure, _ = read_ready
     review_submit(radiograph=unsure, reviewer=reviewer, label="scoliosis", comment="mine")
     review_submit(radiograph=unsure, reviewer=second_reviewer, label="scoliosis", comment="theirs")
-    as_owner = _api(clinician).get(f"/api/v1/radiographs/{unsure.pk}/").json()
+    as_owner = api_client_for(clinician).get(f"/api/v1/radiographs/{unsure.pk}/").json()
     assert as_owner["confirmed_label"] == "scoliosis"
     assert len(as_owner["reads"]) == 2 and all(r["reviewer"] is None for r in as_owner["reads"])
-    as_reviewer = _api(reviewer).get(f"/api/v1/radiographs/{unsure.pk}/").json()
+    as_reviewer = api_client_for(reviewer).get(f"/api/v1/radiographs/{unsure.pk}/").json()
     assert [r["comment"] for r in as_reviewer["reads"]] == ["mine"]
-    unread = _api(clinician).get(f"/api/v1/radiographs/{confident.pk}/").json()
+    unread = api_client_for(clinician).get(f"/api/v1/radiographs/{confident.pk}/").json()
     assert unread["confirmed_label"] is None and unread["reads"] == []
 
 
@@ -179,8 +164,8 @@ def test_agreement_required_and_disagreement_needs_adjudication(
     unsure.refresh_from_db()
     assert unsure.confirmed_label == ""
     url = f"/api/v1/radiographs/{unsure.pk}/adjudication/"
-    assert _api(reviewer).post(url, {"label": "scoliosis"}, format="json").status_code == 403
-    response = _api(admin_user).post(url, {"label": "scoliosis", "reason": "curve > 10°"}, format="json")
+    assert api_client_for(reviewer).post(url, {"label": "scoliosis"}, format="json").status_code == 403
+    response = api_client_for(admin_user).post(url, {"label": "scoliosis", "reason": "curve > 10°"}, format="json")
     assert response.status_code == 200
     unsure.refresh_from_db()
     assert unsure.confirmed_label == "scoliosis" and unsure.adjudicated_by == admin_user
@@ -220,7 +205,7 @@ def test_evaluation_set_membership_is_decided_once_by_id_hash(reviewer, second_r
 
 def test_blind_read_hides_the_answer_until_committed_then_moves_on(reviewer, read_ready):
     confident, unsure, odd = read_ready
-    client = _page(reviewer)
+    client = page_client_for(reviewer)
     queue = client.get("/inference/review/").content.decode()
     assert "Blind reading is <strong>on</strong>" in queue and "MRN" not in queue
     url = f"/inference/review/radiographs/{odd.pk}/"
@@ -238,7 +223,7 @@ def test_blind_read_hides_the_answer_until_committed_then_moves_on(reviewer, rea
 def test_non_blind_read_goes_straight_to_the_next_item(reviewer, read_ready, settings):
     settings.REVIEW_BLIND_READING = False
     confident, unsure, odd = read_ready
-    client = _page(reviewer)
+    client = page_client_for(reviewer)
     page = client.get(f"/inference/review/radiographs/{unsure.pk}/").content.decode()
     assert 'id="prediction-panel"' in page
     response = client.post(f"/inference/review/radiographs/{unsure.pk}/", {"label": "scoliosis"})
@@ -246,11 +231,11 @@ def test_non_blind_read_goes_straight_to_the_next_item(reviewer, read_ready, set
     assert Review.objects.get(radiograph=unsure).blind is False
 
 
-def test_clinician_cannot_open_reading_page(clinician, other_clinician, read_ready):
+def test_clinician_cannot_open_readingpage_client(clinician, other_clinician, read_ready):
     _, unsure, _ = read_ready
     for user in (clinician, other_clinician):
-        assert _page(user).get(f"/inference/review/radiographs/{unsure.pk}/").status_code == 403
-        assert _page(user).post(f"/inference/review/radiographs/{unsure.pk}/", {"label": "normal"}).status_code == 403
+        assert page_client_for(user).get(f"/inference/review/radiographs/{unsure.pk}/").status_code == 403
+        assert page_client_for(user).post(f"/inference/review/radiographs/{unsure.pk}/", {"label": "normal"}).status_code == 403
 
 
 # --- agreement ------------------------------------------------------------------------------------
@@ -269,18 +254,18 @@ def test_agreement_report_for_admins_only(admin_user, reviewer, second_reviewer,
     review_submit(radiograph=confident, reviewer=reviewer, label="normal")  # model right
     review_submit(radiograph=unsure, reviewer=reviewer, label="normal")  # model said scoliosis
     review_submit(radiograph=unsure, reviewer=second_reviewer, label="normal")
-    body = _api(admin_user).get("/api/v1/agreement/").json()
+    body = api_client_for(admin_user).get("/api/v1/agreement/").json()
     assert body["confusion_matrix"]["normal"]["normal"] == 1
     assert body["confusion_matrix"]["normal"]["scoliosis"] == 1
     assert body["sensitivity"]["normal"] == pytest.approx(0.5)
     assert body["pooled_pairs"] == 1
     version_id = unsure.predictions.get().model_version_id
     today = timezone.now().date().isoformat()
-    filtered = _api(admin_user).get(f"/api/v1/agreement/?since={today}&until={today}&model_version={version_id}")
+    filtered = api_client_for(admin_user).get(f"/api/v1/agreement/?since={today}&until={today}&model_version={version_id}")
     assert filtered.json()["compared"] == 2
-    assert _api(admin_user).get("/api/v1/agreement/?since=2001-01-01&until=2001-01-02").json()["compared"] == 0
-    page = _page(admin_user).get("/inference/review/agreement/")
+    assert api_client_for(admin_user).get("/api/v1/agreement/?since=2001-01-01&until=2001-01-02").json()["compared"] == 0
+    page = page_client_for(admin_user).get("/inference/review/agreement/")
     assert page.status_code == 200 and "Cohen" in page.content.decode()
     for user in (reviewer, clinician):
-        assert _api(user).get("/api/v1/agreement/").status_code == 403
-        assert _page(user).get("/inference/review/agreement/").status_code == 403
+        assert api_client_for(user).get("/api/v1/agreement/").status_code == 403
+        assert page_client_for(user).get("/inference/review/agreement/").status_code == 403

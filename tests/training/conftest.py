@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import pytest
-import redis
 from celery.contrib.testing.worker import start_worker
-from django.conf import settings as django_settings
 
 from scoliosis_portal.celery import app
 from tests.inference import support as inference_support
 from tests.training import support
+from training.runs import services
 
 
 @pytest.fixture
@@ -50,10 +49,18 @@ def random_active_model(db):
 
 
 @pytest.fixture
-def clean_broker():
-    redis.Redis.from_url(django_settings.CELERY_BROKER_URL).flushdb()
-    yield
-    redis.Redis.from_url(django_settings.CELERY_BROKER_URL).flushdb()
+def versions(db):
+    """An active version and a candidate (registry rows; no model is run here)."""
+    active = inference_support.make_model_version_row(name="v-active", active=True)
+    candidate = inference_support.make_model_version_row(name="v-candidate", active=False)
+    return active, candidate
+
+
+@pytest.fixture
+def run(admin_user, base_data, django_capture_on_commit_callbacks):
+    """A queued training run. No worker here: the task is not sent (callbacks captured, not run)."""
+    with django_capture_on_commit_callbacks(execute=False):
+        return services.training_run_start(user=admin_user)
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
 """Tiny synthetic spine-like datasets for training tests: a few dozen small PNGs, made here."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from tests.images import png_bytes
 
 LABELS = ["normal", "scoliosis", "spondylolisthesis"]
 
@@ -27,9 +27,7 @@ def class_pixels(label: str, seed: int, size: tuple[int, int] = (64, 80)) -> np.
 
 
 def png(label: str, seed: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(class_pixels(label, seed), mode="L").save(buffer, format="PNG")
-    return buffer.getvalue()
+    return png_bytes(pixels=class_pixels(label, seed))
 
 
 def make_base_folder(root: Path, per_class: int = 14, labels: list[str] | None = None) -> Path:

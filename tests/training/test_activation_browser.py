@@ -9,11 +9,9 @@ import pytest
 
 from registry.models import ModelVersion, ModelVersionStatus
 from tests.browser.chromium import requires_chromium
-from tests.factories import PASSWORD, UserFactory
-from tests.signin import totp_code_now, totp_device_for
+from tests.browser.pages import VIEWPORT, signed_in_page
 
-pytestmark = [pytest.mark.browser, requires_chromium]
-VIEWPORT = {"width": 1366, "height": 768}
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), requires_chromium]
 
 
 def _row(name: str, labels: list[str], status: str, evaluation: dict, **metrics) -> ModelVersion:
@@ -23,22 +21,13 @@ def _row(name: str, labels: list[str], status: str, evaluation: dict, **metrics)
     )
 
 
-def test_admin_cannot_activate_a_two_class_candidate_without_ticking_the_override(live_server, browser, transactional_db):
-    admin = UserFactory(username="admin-guards", role="admin", is_staff=True, is_superuser=True)
+def test_admin_cannot_activate_a_two_class_candidate_without_ticking_the_override(live_server, admin_user, browser):
     shipped = _row("shipped", ["normal", "scoliosis", "spondylolisthesis"], ModelVersionStatus.ACTIVE,
                    {"macro_f1": 0.98, "ood_flag_rate": 0.04, "n": 270, "sensitivity_scoliosis": 0.99})
     two_class = _row("run-two-class", ["normal", "scoliosis"], ModelVersionStatus.CANDIDATE,
                      {"macro_f1": 0.5, "ood_flag_rate": 1.0, "n": 3, "sensitivity_scoliosis": 0.0},
                      gate={"passed": False, "reasons": ["macro-F1 0.500 is 0.480 below the active model's 0.980"]})
-    authenticator = totp_device_for(admin)  # enrolled before the sign-in, as in production
-    page = browser.new_context(viewport=VIEWPORT).new_page()
-    page.set_default_timeout(20_000)
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill(admin.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_label("Code from your authenticator").fill(totp_code_now(authenticator))
-    page.get_by_role("button", name="Verify").click()
+    page = signed_in_page(browser, live_server, admin_user, viewport=VIEWPORT)
     page.goto(f"{live_server.url}/training/")
 
     row = page.locator(f'tr[data-version="{two_class.pk}"]')

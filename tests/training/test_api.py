@@ -7,26 +7,10 @@ from django.db import IntegrityError, transaction
 from registry import services as registry_services
 from registry.models import ModelVersion, ModelVersionStatus
 from registry.selectors import model_version_get_active
-from tests.inference import support as inference_support
 from training.models import TrainingRun, TrainingRunStatus
 from training.runs import services
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def versions(db):
-    """An active version and a candidate (registry rows; no model is run here)."""
-    active = inference_support.make_model_version_row(name="v-active", active=True)
-    candidate = inference_support.make_model_version_row(name="v-candidate", active=False)
-    return active, candidate
-
-
-@pytest.fixture
-def run(admin_user, base_data, django_capture_on_commit_callbacks):
-    # No worker here: the task is not sent (callbacks captured, not executed).
-    with django_capture_on_commit_callbacks(execute=False):
-        return services.training_run_start(user=admin_user)
 
 
 def endpoints(versions, run):

@@ -9,9 +9,8 @@ import pytest
 
 from registry.models import ModelVersion
 from tests.browser.chromium import requires_chromium
-from tests.factories import PASSWORD, UserFactory
+from tests.browser.pages import sign_in_through_the_form
 from tests.inference import support as inference_support
-from tests.signin import totp_code_now, totp_device_for
 from training.models import TrainingRun
 
 pytestmark = [
@@ -22,29 +21,17 @@ pytestmark = [
 
 
 @pytest.fixture
-def live_admin(transactional_db):
-    return UserFactory(username="admin-live", role="admin", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
 def active_version(transactional_db):
     return inference_support.make_active_model_version()
 
 
 def test_admin_starts_run_watches_progress_activates_and_rolls_back(
-    live_server, live_admin, active_version, base_data, settings, training_worker, browser_page
+    live_server, admin_user, active_version, base_data, settings, training_worker, browser_page
 ):
     # Hold every candidate back at the gate, so the admin's own activation is what is tested.
     settings.TRAINING_PROMOTION_MAX_F1_DROP = -2.0
     page = browser_page
-    authenticator = totp_device_for(live_admin)
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill(live_admin.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    # Admins then give the code of their authenticator (django-otp TOTP).
-    page.get_by_label("Code from your authenticator").fill(totp_code_now(authenticator))
-    page.get_by_role("button", name="Verify").click()
+    sign_in_through_the_form(page, live_server, admin_user)
     page.goto(f"{live_server.url}/training/")
     page.get_by_role("heading", name="Models and training").wait_for()
 
@@ -70,7 +57,7 @@ def test_admin_starts_run_watches_progress_activates_and_rolls_back(
     row.get_by_role("button", name="Activate").click()
     page.get_by_text(f"{candidate.name} is now the active model.").wait_for()
     candidate.refresh_from_db()
-    assert candidate.status == "active" and candidate.activated_by == live_admin
+    assert candidate.status == "active" and candidate.activated_by == admin_user
 
     page.get_by_role("button", name="Roll back to the previous active version").click()
     page.get_by_text(f"Rolled back to {active_version.name}.").wait_for()

@@ -11,25 +11,18 @@ from django.urls import reverse
 from cases.models import UNGRADABLE
 from tests.inference import support as inference_support
 from training.models import TrainingRun
-from training.runs import services
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def versions(db):
-    active = inference_support.make_model_version_row(name="v-active", active=True)
+def versions(versions):
+    """The conftest's active version and candidate, the active one with an evaluation to show."""
+    active, _ = versions
     active.metrics = {"evaluation": {"macro_f1": 0.91, "accuracy": 0.93, "n": 40,
                                      "sensitivity_normal": 0.9, "confusion_matrix": [[9, 1, 0], [0, 20, 0], [0, 1, 9]]}}
     active.save()
-    candidate = inference_support.make_model_version_row(name="v-candidate", active=False)
-    return active, candidate
-
-
-@pytest.fixture
-def run(admin_user, base_data, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=False):
-        return services.training_run_start(user=admin_user)
+    return versions
 
 
 def page_urls(versions, run):

@@ -15,6 +15,7 @@ from registry import services as registry_services
 from registry.models import ModelVersion, ModelVersionStatus
 from registry.selectors import model_version_get_active
 from tests.inference import support as inference_support
+from tests.waiting import wait_for_status
 from training.models import TrainingRun, TrainingRunStatus
 from training.runs import services
 
@@ -23,13 +24,10 @@ FINISHED = {TrainingRunStatus.SUCCEEDED, TrainingRunStatus.FAILED, TrainingRunSt
 
 
 def wait_for_run(run_id: int, statuses=FINISHED, timeout: float = 240) -> TrainingRun:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = TrainingRun.objects.get(pk=run_id)
-        if run.status in statuses:
-            return run
-        time.sleep(0.2)
-    raise AssertionError(f"run {run_id} still {run.status} after {timeout}s: {run.log_tail}")
+    return wait_for_status(
+        lambda: TrainingRun.objects.get(pk=run_id), statuses, timeout=timeout, every=0.2,
+        detail=lambda run: f": {run.log_tail}",
+    )
 
 
 def test_run_produces_candidate_with_metrics_beside_active_and_better_one_is_promoted(
