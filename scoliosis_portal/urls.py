@@ -34,5 +34,8 @@ urlpatterns = [
     path("inference/", include("inference.urls")),
     # Review pages keep their /inference/review/ paths; their names are in the reviews namespace.
     path("inference/", include("reviews.urls")),
+    # The registry's pages keep their /training/models/ paths; their names are in the registry
+    # namespace. The models page that lists the versions is training's (it shows the runs too).
+    path("training/models/", include("registry.urls")),
     path("training/", include("training.urls")),
 ]
