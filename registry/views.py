@@ -8,6 +8,9 @@ _model_comparison.html) beside its own runs. The actions here answer with that p
 the REGISTRY_VERSIONS_PAGE setting so that the registry names no app above it."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -127,6 +130,17 @@ def _back() -> HttpResponse:
     return redirect(settings.REGISTRY_VERSIONS_PAGE)
 
 
+@contextmanager
+def _refusal_shown(request: HttpRequest) -> Iterator[None]:
+    """A service's refusal is said on the page the action answers with."""
+    try:
+        yield
+    except ModelVersionActivationRisky as exc:
+        messages.error(request, f"{exc.messages[0]} Tick the override box to activate it anyway.")
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+
+
 @login_required
 @require_POST
 def model_version_activate(request: HttpRequest, model_version_id: int) -> HttpResponse:
@@ -136,7 +150,7 @@ def model_version_activate(request: HttpRequest, model_version_id: int) -> HttpR
         messages.error(request, "Give a reason for activating a model version.")
         return _back()
     reason = form.cleaned_data["reason"]
-    try:
+    with _refusal_shown(request):
         if version.status == ModelVersionStatus.RETIRED:
             services.model_version_rollback(user=request.user, model_version=version, reason=reason)
         else:
@@ -145,10 +159,6 @@ def model_version_activate(request: HttpRequest, model_version_id: int) -> HttpR
                 override=form.cleaned_data["override"],
             )
         messages.success(request, f"{version.name} is now the active model.")
-    except ModelVersionActivationRisky as exc:
-        messages.error(request, f"{exc.messages[0]} Tick the override box to activate it anyway.")
-    except ValidationError as exc:
-        messages.error(request, "; ".join(exc.messages))
     return _back()
 
 
@@ -157,11 +167,9 @@ def model_version_activate(request: HttpRequest, model_version_id: int) -> HttpR
 def model_version_rollback(request: HttpRequest) -> HttpResponse:
     """One action: back to the version that was active before the current one."""
     selectors.model_version_list_for_user(user=request.user)
-    try:
+    with _refusal_shown(request):
         version = services.model_version_rollback(user=request.user, reason=request.POST.get("reason", ""))
         messages.success(request, f"Rolled back to {version.name}.")
-    except ValidationError as exc:
-        messages.error(request, "; ".join(exc.messages))
     return _back()
 
 
