@@ -15,7 +15,6 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import generics, serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -40,13 +39,12 @@ from cases.services import (
     radiograph_upload,
 )
 from cases.uploads import parses_uploads
-
-
-class CasePagination(PageNumberPagination):
-    page_size = 25
-    page_size_query_param = "page_size"
-    max_page_size = 100
-
+from scoliosis_portal.api import (
+    AbsoluteUrlField,
+    BlankAsNullField,
+    ClientSizedPagination,
+    SelectedRowApi,
+)
 
 # --- serializers --------------------------------------------------------------------------------
 
@@ -70,12 +68,12 @@ class RadiographSerializer(serializers.ModelSerializer):
     case = serializers.SerializerMethodField()
     patient_sex = serializers.CharField(source="case.sex", read_only=True)
     patient_age_band = serializers.SerializerMethodField()
-    image_url = serializers.SerializerMethodField()
-    thumbnail_url = serializers.SerializerMethodField()
+    image_url = AbsoluteUrlField("cases_api:radiograph_image")
+    thumbnail_url = AbsoluteUrlField("cases_api:radiograph_thumbnail")
     dicom_url = serializers.SerializerMethodField()
     prediction = serializers.SerializerMethodField()
     measurement = serializers.SerializerMethodField()
-    confirmed_label = serializers.SerializerMethodField()
+    confirmed_label = BlankAsNullField()
     reads = serializers.SerializerMethodField()
     measurement_correction = serializers.SerializerMethodField()
     burned_in_flagged = serializers.BooleanField(
@@ -113,39 +111,28 @@ class RadiographSerializer(serializers.ModelSerializer):
     def get_patient_age_band(self, radiograph: Radiograph) -> str | None:
         return patient_age_band(radiograph=radiograph)
 
-    def get_image_url(self, radiograph: Radiograph) -> str:
-        return self._absolute(reverse("cases_api:radiograph_image", args=[radiograph.pk]))
-
-    def get_thumbnail_url(self, radiograph: Radiograph) -> str:
-        return self._absolute(reverse("cases_api:radiograph_thumbnail", args=[radiograph.pk]))
-
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_dicom_url(self, radiograph: Radiograph) -> str | None:
         if not radiograph.dicom_deidentified or not self._identity_visible(radiograph):
             return None
         return self._absolute(reverse("cases_api:radiograph_dicom", args=[radiograph.pk]))
 
-    @extend_schema_field(serializers.DictField(allow_null=True))
-    def get_prediction(self, radiograph: Radiograph) -> dict | None:
+    def _model_answer(self, radiograph: Radiograph, payload) -> dict | None:
         # The model's answer comes from the app that registered it (cases.hooks). Under blind
         # reading it is None for a reviewer who has not saved their own read yet (cases.access).
         request = self.context.get("request")
         if request is not None and model_answer_hidden(user=request.user, radiograph=radiograph):
             return None
-        return hooks.radiograph_prediction_payload(radiograph=radiograph, request=request)
+        return payload(radiograph=radiograph, request=request)
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_prediction(self, radiograph: Radiograph) -> dict | None:
+        return self._model_answer(radiograph, hooks.radiograph_prediction_payload)
 
     @extend_schema_field(serializers.DictField(allow_null=True))
     def get_measurement(self, radiograph: Radiograph) -> dict | None:
-        # The Cobb measurement (angles, largest curve, landmarks, overlay_url), registered by
-        # inference in cases.hooks; hidden under blind reading like the prediction.
-        request = self.context.get("request")
-        if request is not None and model_answer_hidden(user=request.user, radiograph=radiograph):
-            return None
-        return hooks.radiograph_measurement_payload(radiograph=radiograph, request=request)
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_confirmed_label(self, radiograph: Radiograph) -> str | None:
-        return radiograph.confirmed_label or None
+        # The Cobb measurement: angles, largest curve, landmarks, overlay_url.
+        return self._model_answer(radiograph, hooks.radiograph_measurement_payload)
 
     @extend_schema_field(ReadSerializer(many=True))
     def get_reads(self, radiograph: Radiograph) -> list[dict]:
@@ -245,7 +232,7 @@ class WorksWithCases(BasePermission):
 )
 class CaseListCreateApi(generics.ListAPIView):
     serializer_class = CaseListSerializer
-    pagination_class = CasePagination
+    pagination_class = ClientSizedPagination
     filterset_class = CaseFilter
     permission_classes = [WorksWithCases]
 
@@ -315,11 +302,10 @@ class RadiographUploadApi(APIView):
         return Response({"radiographs": body}, status=status.HTTP_201_CREATED)
 
 
-class RadiographDetailApi(APIView):
-    @extend_schema(responses=RadiographSerializer)
-    def get(self, request: Request, radiograph_id: int) -> Response:
-        radiograph = radiograph_get_for_user(user=request.user, radiograph_id=radiograph_id)
-        return Response(RadiographSerializer(radiograph, context={"request": request}).data)
+@extend_schema(responses=RadiographSerializer)
+class RadiographDetailApi(SelectedRowApi):
+    select = radiograph_get_for_user
+    serializer_class = RadiographSerializer
 
 
 # --- protected files ----------------------------------------------------------------------------

@@ -46,11 +46,7 @@ def user_create(
     role = Role(role)
     is_admin = role == Role.ADMIN
     user = User.objects.create_user(
-        username=username,
-        email=email,
-        password=password,
-        is_staff=is_admin,
-        is_superuser=is_admin,
+        username=username, email=email, password=password, is_staff=is_admin, is_superuser=is_admin
     )
     groups = roles_ensure()
     user.groups.add(groups[role])

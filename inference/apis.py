@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cases.access import model_answer_hidden
@@ -23,6 +23,7 @@ from inference.selectors import (
     prediction_latest_for_radiograph,
     severity_in_words,
 )
+from scoliosis_portal.api import BlankAsNullField, SelectedRowApi
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class PredictionSerializer(serializers.ModelSerializer):
 
     model_version = serializers.SerializerMethodField()
     gradcam_url = serializers.SerializerMethodField()
-    label = serializers.SerializerMethodField()
+    label = BlankAsNullField()
 
     class Meta:
         model = Prediction
@@ -42,10 +43,6 @@ class PredictionSerializer(serializers.ModelSerializer):
             "ood_score", "model_version", "gradcam_url", "error", "created_at", "finished_at",
         ]
         read_only_fields = fields
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_label(self, prediction: Prediction) -> str | None:
-        return prediction.label or None
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_model_version(self, prediction: Prediction) -> dict:
@@ -61,11 +58,10 @@ class PredictionSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path)
 
 
-class PredictionDetailApi(APIView):
-    @extend_schema(responses=PredictionSerializer)
-    def get(self, request: Request, prediction_id: int) -> Response:
-        prediction = prediction_get_for_user(user=request.user, prediction_id=prediction_id)
-        return Response(PredictionSerializer(prediction, context={"request": request}).data)
+@extend_schema(responses=PredictionSerializer)
+class PredictionDetailApi(SelectedRowApi):
+    select = prediction_get_for_user
+    serializer_class = PredictionSerializer
 
 
 def _private_png(field, filename: str):
@@ -84,17 +80,31 @@ def _private_png(field, filename: str):
     return response
 
 
-class PredictionGradcamApi(APIView):
-    """The heat-map overlay, after the same visibility check as its radiograph."""
+class _StoredPngApi(APIView):
+    # GET the stored image of a model's answer: `select` decides who may see the answer, `path`
+    # whether it has the image (404 `missing` otherwise), `field` holds it. (No docstring: the
+    # schema would show it for every endpoint built on this.)
+    select: Callable
+    path: Callable[..., str | None]
+    field: str
+    filename_prefix: str
+    missing: str
 
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
-    def get(self, request: Request, prediction_id: int):
+    def get(self, request: Request, **url_ids):
         from django.http import Http404
 
-        prediction = prediction_get_for_user(user=request.user, prediction_id=prediction_id)
-        if gradcam_path(prediction) is None:
-            raise Http404("No heat-map for this prediction.")
-        return _private_png(prediction.gradcam, f"gradcam-{prediction.pk}.png")
+        row = type(self).select(user=request.user, **url_ids)
+        if type(self).path(row) is None:
+            raise Http404(self.missing)
+        return _private_png(getattr(row, self.field), f"{self.filename_prefix}-{row.pk}.png")
+
+
+class PredictionGradcamApi(_StoredPngApi):
+    """The heat-map overlay, after the same visibility check as its radiograph."""
+
+    select, path = prediction_get_for_user, gradcam_path
+    field, filename_prefix, missing = "gradcam", "gradcam", "No heat-map for this prediction."
 
 
 class MeasurementSerializer(serializers.ModelSerializer):
@@ -113,11 +123,11 @@ class MeasurementSerializer(serializers.ModelSerializer):
     largest = serializers.SerializerMethodField()
     severity_words = serializers.SerializerMethodField()
     scoliosis_evidence = serializers.BooleanField(read_only=True, allow_null=True)
-    not_measured = serializers.SerializerMethodField()
+    not_measured = BlankAsNullField()
     overlay_url = serializers.SerializerMethodField()
     model_version = serializers.SerializerMethodField()
-    curve_type = serializers.SerializerMethodField()
-    severity = serializers.SerializerMethodField()
+    curve_type = BlankAsNullField()
+    severity = BlankAsNullField()
     correction = serializers.SerializerMethodField()
 
     class Meta:
@@ -141,20 +151,8 @@ class MeasurementSerializer(serializers.ModelSerializer):
                 "apex": m.largest_apex}
 
     @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_curve_type(self, m: Measurement) -> str | None:
-        return m.curve_type or None
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_severity(self, m: Measurement) -> str | None:
-        return m.severity or None
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_severity_words(self, m: Measurement) -> str | None:
         return severity_in_words(m.severity) or None
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_not_measured(self, m: Measurement) -> str | None:
-        return m.not_measured or None
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_overlay_url(self, m: Measurement) -> str | None:
@@ -174,44 +172,35 @@ class MeasurementSerializer(serializers.ModelSerializer):
         return measurement_correction_for_user(radiograph=m.radiograph, user=request.user)
 
 
-class MeasurementDetailApi(APIView):
-    @extend_schema(responses=MeasurementSerializer)
-    def get(self, request: Request, measurement_id: int) -> Response:
-        measurement = measurement_get_for_user(user=request.user, measurement_id=measurement_id)
-        return Response(MeasurementSerializer(measurement, context={"request": request}).data)
+@extend_schema(responses=MeasurementSerializer)
+class MeasurementDetailApi(SelectedRowApi):
+    select = measurement_get_for_user
+    serializer_class = MeasurementSerializer
 
 
-class MeasurementOverlayApi(APIView):
+class MeasurementOverlayApi(_StoredPngApi):
     """The measurement drawn on the film (vertebra outlines, end vertebrae endplates, angles),
     after the same visibility and blind-reading check as the measurement itself."""
 
-    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
-    def get(self, request: Request, measurement_id: int):
-        from django.http import Http404
+    select, path = measurement_get_for_user, measurement_overlay_path
+    field, filename_prefix, missing = "overlay", "cobb", "No overlay for this measurement."
 
-        measurement = measurement_get_for_user(user=request.user, measurement_id=measurement_id)
-        if measurement_overlay_path(measurement) is None:
-            raise Http404("No overlay for this measurement.")
-        return _private_png(measurement.overlay, f"cobb-{measurement.pk}.png")
+
+def _latest_payload(radiograph: Radiograph, request, latest, serializer_class) -> dict | None:
+    """The radiograph's latest answer as the API shows it. The caller has already checked that
+    the user may see `radiograph`; blind reading may still hide the answer."""
+    if request is not None and model_answer_hidden(user=request.user, radiograph=radiograph):
+        return None
+    row = latest(radiograph)
+    return None if row is None else serializer_class(row, context={"request": request}).data
 
 
 def measurement_payload_for_radiograph(*, radiograph: Radiograph, request) -> dict | None:
     """The `measurement` of the radiograph API (registered in cases.hooks); hidden under blind
     reading like the prediction."""
-    if request is not None and model_answer_hidden(user=request.user, radiograph=radiograph):
-        return None
-    measurement = measurement_latest_for_radiograph(radiograph)
-    if measurement is None:
-        return None
-    return MeasurementSerializer(measurement, context={"request": request}).data
+    return _latest_payload(radiograph, request, measurement_latest_for_radiograph, MeasurementSerializer)
 
 
 def prediction_payload_for_radiograph(*, radiograph: Radiograph, request) -> dict | None:
-    """The `prediction` of the radiograph API (registered in cases.hooks). The caller has
-    already checked that the user may see `radiograph`; blind reading may still hide the answer."""
-    if request is not None and model_answer_hidden(user=request.user, radiograph=radiograph):
-        return None
-    prediction = prediction_latest_for_radiograph(radiograph)
-    if prediction is None:
-        return None
-    return PredictionSerializer(prediction, context={"request": request}).data
+    """The `prediction` of the radiograph API (registered in cases.hooks)."""
+    return _latest_payload(radiograph, request, prediction_latest_for_radiograph, PredictionSerializer)

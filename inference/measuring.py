@@ -162,34 +162,20 @@ def measurement_run(*, measurement_id: int, task_id: str) -> Measurement | None:
 
 
 def _measure_timed(measurement: Measurement):
-    """(result, timings in ms) of the landmark model on the radiograph, or the failure message."""
-    from celery.exceptions import SoftTimeLimitExceeded
-
+    """(result, timings in ms) of the landmark model on the radiograph, or the failure message
+    (inference.runtime.run_timed)."""
     from inference import runtime
-    from inference.engine import CheckpointError, ImageDecodeError
 
-    try:
-        t0 = time.perf_counter()
-        predictor = runtime.landmark_predictor_for(measurement.model_version)
-        t1 = time.perf_counter()
-        with measurement.radiograph.image.open("rb") as fh:
-            data = fh.read()
-        with runtime.predict_lock:
-            try:
-                result = predictor.measure(data, overlay=True)
-            finally:
-                runtime.release_freed_memory()
-        t2 = time.perf_counter()
-    except ImageDecodeError as exc:
-        return f"The image could not be read: {exc}"
-    except CheckpointError as exc:
-        return f"The landmark model could not be loaded: {exc}"
-    except FileNotFoundError:
-        return "The stored radiograph or landmark model file is missing."
-    except SoftTimeLimitExceeded:
-        return "Measuring this radiograph took longer than the time limit."
+    outcome = runtime.run_timed(
+        measurement, load=runtime.landmark_predictor_for,
+        call=lambda predictor, data: predictor.measure(data, overlay=True), model_name="landmark model",
+        missing="The stored radiograph or landmark model file is missing.", doing="Measuring",
+    )
+    if isinstance(outcome, str):
+        return outcome
+    result, (t0, t1, _read, t3) = outcome
     timings = {k: round(v, 2) for k, v in result.timings_ms.items()}
-    timings.update(load_model=round((t1 - t0) * 1000, 2), measure_total=round((t2 - t1) * 1000, 2))
+    timings.update(load_model=round((t1 - t0) * 1000, 2), measure_total=round((t3 - t1) * 1000, 2))
     return result, timings
 
 

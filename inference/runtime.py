@@ -22,9 +22,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_cached: tuple[int, Predictor] | None = None
-# How many times this process has loaded a checkpoint; tests and the bench read it.
-load_count = 0
 
 
 def _load_checked(model_version: ModelVersion, predictor_class):
@@ -45,63 +42,75 @@ def _load_checked(model_version: ModelVersion, predictor_class):
     return predictor
 
 
+class _ModelSlot:
+    """The one predictor of a kind this process keeps, keyed by its model version id. Each kind
+    has its own slot, so a classifier and a landmark model stay loaded side by side."""
+
+    def __init__(self, predictor_class: str, what: str) -> None:
+        self.predictor_class = predictor_class  # a name in inference.engine: torch loads lazily
+        self.what = what
+        self.cached: tuple[int, object] | None = None
+        self.load_count = 0  # how many times this process loaded a checkpoint; tests and the bench read it
+
+    def get(self, model_version: ModelVersion):
+        with _lock:
+            if self.cached is not None and self.cached[0] == model_version.pk:
+                return self.cached[1]
+            from inference import engine
+
+            # Drop the old model first: two EfficientNets side by side would double the peak RSS.
+            self.cached = None
+            predictor = _load_checked(model_version, getattr(engine, self.predictor_class))
+            self.cached = (model_version.pk, predictor)
+            self.load_count += 1
+            logger.info("loaded %s %s into worker cache", self.what, model_version.pk)
+            return predictor
+
+    def version_id(self) -> int | None:
+        return self.cached[0] if self.cached is not None else None
+
+
+_classifier = _ModelSlot("Predictor", "model version")
+_landmarks = _ModelSlot("LandmarkPredictor", "landmark model version")
+
+
 def predictor_for(model_version: ModelVersion) -> Predictor:
     """The Predictor for `model_version`, loading its checkpoint from storage if not cached.
 
     Raises inference.engine.CheckpointError when the stored file is not the registered one.
     """
-    global _cached, load_count
-    with _lock:
-        if _cached is not None and _cached[0] == model_version.pk:
-            return _cached[1]
-        from inference.engine import Predictor
-
-        # Drop the old model first: two EfficientNets side by side would double the peak RSS.
-        _cached = None
-        predictor = _load_checked(model_version, Predictor)
-        _cached = (model_version.pk, predictor)
-        load_count += 1
-        logger.info("loaded model version %s into worker cache", model_version.pk)
-        return predictor
-
-
-_landmark_cached: tuple[int, LandmarkPredictor] | None = None
-landmark_load_count = 0
+    return _classifier.get(model_version)
 
 
 def landmark_predictor_for(model_version: ModelVersion) -> LandmarkPredictor:
     """The LandmarkPredictor of a landmarks-kind `model_version`, loaded once per process (the
-    same rules as `predictor_for`, in its own slot: both kinds stay loaded side by side).
+    same rules as `predictor_for`, in its own slot).
 
     Raises inference.engine.CheckpointError when the stored file is not the registered one.
     """
-    global _landmark_cached, landmark_load_count
-    with _lock:
-        if _landmark_cached is not None and _landmark_cached[0] == model_version.pk:
-            return _landmark_cached[1]
-        from inference.engine import LandmarkPredictor
-
-        _landmark_cached = None
-        predictor = _load_checked(model_version, LandmarkPredictor)
-        _landmark_cached = (model_version.pk, predictor)
-        landmark_load_count += 1
-        logger.info("loaded landmark model version %s into worker cache", model_version.pk)
-        return predictor
+    return _landmarks.get(model_version)
 
 
 def cached_model_version_id() -> int | None:
-    return _cached[0] if _cached is not None else None
+    return _classifier.version_id()
 
 
 def cached_landmark_model_version_id() -> int | None:
-    return _landmark_cached[0] if _landmark_cached is not None else None
+    return _landmarks.version_id()
 
 
 def clear() -> None:
-    global _cached, _landmark_cached
     with _lock:
-        _cached = None
-        _landmark_cached = None
+        _classifier.cached = None
+        _landmarks.cached = None
+
+
+def __getattr__(name: str) -> int:
+    # `load_count` and `landmark_load_count`: how many checkpoints this process has loaded.
+    slots = {"load_count": _classifier, "landmark_load_count": _landmarks}
+    if name in slots:
+        return slots[name].load_count
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # Predictor is not thread-safe; a threads-pool worker serialises inference through this lock.
@@ -143,6 +152,42 @@ def release_freed_memory(*, min_interval_s: float = 1.0) -> bool:
     _malloc_trim(0)
     _last_trim = time.monotonic()
     return True
+
+
+def run_timed(row, *, load, call, model_name: str, missing: str, doing: str):
+    """Run a cached model on the film of `row` (a Prediction or a Measurement): `load` its
+    `model_version`, read the radiograph's bytes, `call(predictor, data)` under the predict lock.
+
+    Returns (result, (t0, t1, t2, t3)), the clock before loading, after loading, after reading
+    and after the call; or, when the error is deterministic (unreadable image, bad checkpoint,
+    missing file, time limit), the message to fail the row with. `import torch` happens here,
+    in the worker only.
+    """
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from inference.engine import CheckpointError, ImageDecodeError
+
+    try:
+        t0 = time.perf_counter()
+        predictor = load(row.model_version)
+        t1 = time.perf_counter()
+        with row.radiograph.image.open("rb") as fh:
+            data = fh.read()
+        t2 = time.perf_counter()
+        with predict_lock:
+            try:
+                result = call(predictor, data)
+            finally:
+                release_freed_memory()
+        return result, (t0, t1, t2, time.perf_counter())
+    except ImageDecodeError as exc:
+        return f"The image could not be read: {exc}"
+    except CheckpointError as exc:
+        return f"The {model_name} could not be loaded: {exc}"
+    except FileNotFoundError:
+        return missing
+    except SoftTimeLimitExceeded:
+        return f"{doing} this radiograph took longer than the time limit."
 
 
 def warm_up() -> int | None:

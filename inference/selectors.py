@@ -15,39 +15,58 @@ from cases.models import Radiograph
 from cases.selectors import radiograph_list_for_user
 from inference.models import Measurement, Prediction, PredictionStatus, SeverityBand
 
+# Predictions and measurements are both the model's answer on a radiograph, read by the same rules.
 
-def prediction_latest_for_radiograph(radiograph: Radiograph) -> Prediction | None:
-    """The newest prediction of the radiograph (after a model change an admin may re-read it;
-    the new prediction then stands beside the old one and is the one shown)."""
+
+def _latest_for_radiograph(model, radiograph: Radiograph):
     return (
-        Prediction.objects.filter(radiograph=radiograph)
+        model.objects.filter(radiograph=radiograph)
         .select_related("model_version")
         .order_by("-created_at", "-id")
         .first()
     )
 
 
-def prediction_list_for_user(*, user) -> QuerySet[Prediction]:
+def _answers_for_user(model, *, user) -> QuerySet:
+    """Rows of `model` on radiographs the user may see and whose model answer blind reading does
+    not hide from them."""
     visible = radiographs_with_answer_visible(
         user=user, radiographs=radiograph_list_for_user(user=user)
     ).order_by().values("pk")
-    return Prediction.objects.filter(radiograph__in=visible).select_related(
-        "model_version", "radiograph"
-    )
+    return model.objects.filter(radiograph__in=visible).select_related("model_version", "radiograph")
+
+
+def _answer_get(rows: QuerySet, row_id: int, what: str):
+    try:
+        return rows.get(pk=row_id)
+    except (rows.model.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404(f"No such {what}.") from exc
+
+
+def _stored_png_path(row, field, url_name: str) -> str | None:
+    """The API path of a finished answer's stored image (None until it succeeded with one)."""
+    if row.status != PredictionStatus.SUCCEEDED or not field:
+        return None
+    return reverse(url_name, args=[row.pk])
+
+
+def prediction_latest_for_radiograph(radiograph: Radiograph) -> Prediction | None:
+    """The newest prediction of the radiograph (after a model change an admin may re-read it;
+    the new prediction then stands beside the old one and is the one shown)."""
+    return _latest_for_radiograph(Prediction, radiograph)
+
+
+def prediction_list_for_user(*, user) -> QuerySet[Prediction]:
+    return _answers_for_user(Prediction, user=user)
 
 
 def prediction_get_for_user(*, user, prediction_id: int) -> Prediction:
     """The prediction, if the user may see its radiograph; Http404 otherwise."""
-    try:
-        return prediction_list_for_user(user=user).get(pk=prediction_id)
-    except (Prediction.DoesNotExist, ValueError, TypeError) as exc:
-        raise Http404("No such prediction.") from exc
+    return _answer_get(prediction_list_for_user(user=user), prediction_id, "prediction")
 
 
 def gradcam_path(prediction: Prediction) -> str | None:
-    if prediction.status != PredictionStatus.SUCCEEDED or not prediction.gradcam:
-        return None
-    return reverse("inference_api:prediction_gradcam", args=[prediction.pk])
+    return _stored_png_path(prediction, prediction.gradcam, "inference_api:prediction_gradcam")
 
 
 def radiographs_awaiting_model(radiograph_ids: Iterable[int]) -> set[int]:
@@ -119,34 +138,21 @@ def prediction_panel_context(*, radiograph: Radiograph, prediction: Prediction |
 
 def measurement_latest_for_radiograph(radiograph: Radiograph) -> Measurement | None:
     """The newest Cobb measurement of the radiograph (one per landmark model version)."""
-    return (
-        Measurement.objects.filter(radiograph=radiograph)
-        .select_related("model_version")
-        .order_by("-created_at", "-id")
-        .first()
-    )
+    return _latest_for_radiograph(Measurement, radiograph)
 
 
 def measurement_list_for_user(*, user) -> QuerySet[Measurement]:
     """Measurements are the model's answer too: the same radiograph access and blind-reading
     rule as predictions."""
-    visible = radiographs_with_answer_visible(
-        user=user, radiographs=radiograph_list_for_user(user=user)
-    ).order_by().values("pk")
-    return Measurement.objects.filter(radiograph__in=visible).select_related("model_version", "radiograph")
+    return _answers_for_user(Measurement, user=user)
 
 
 def measurement_get_for_user(*, user, measurement_id: int) -> Measurement:
-    try:
-        return measurement_list_for_user(user=user).get(pk=measurement_id)
-    except (Measurement.DoesNotExist, ValueError, TypeError) as exc:
-        raise Http404("No such measurement.") from exc
+    return _answer_get(measurement_list_for_user(user=user), measurement_id, "measurement")
 
 
 def measurement_overlay_path(measurement: Measurement) -> str | None:
-    if measurement.status != PredictionStatus.SUCCEEDED or not measurement.overlay:
-        return None
-    return reverse("inference_api:measurement_overlay", args=[measurement.pk])
+    return _stored_png_path(measurement, measurement.overlay, "inference_api:measurement_overlay")
 
 
 def severity_in_words(severity: str) -> str:

@@ -233,34 +233,17 @@ def prediction_run(*, prediction_id: int, task_id: str) -> Prediction | None:
 
 def _predict_timed(prediction: Prediction):
     """(result, timings in ms) of the model on the radiograph, or the message to fail the row
-    with when the error is deterministic. `import torch` happens here, in the worker only."""
-    from celery.exceptions import SoftTimeLimitExceeded
-
+    with when the error is deterministic (inference.runtime.run_timed)."""
     from inference import runtime
-    from inference.engine import CheckpointError, ImageDecodeError
 
-    try:
-        t0 = time.perf_counter()
-        predictor = runtime.predictor_for(prediction.model_version)
-        t1 = time.perf_counter()
-        with prediction.radiograph.image.open("rb") as fh:
-            data = fh.read()
-        t2 = time.perf_counter()
-        with runtime.predict_lock:
-            try:
-                result = predictor.predict(data, gradcam=True)
-            finally:
-                runtime.release_freed_memory()
-        t3 = time.perf_counter()
-    except ImageDecodeError as exc:
-        return f"The image could not be read: {exc}"
-    except CheckpointError as exc:
-        return f"The model could not be loaded: {exc}"
-    except FileNotFoundError:
-        return "The stored radiograph file is missing; upload it again."
-    except SoftTimeLimitExceeded:
-        return "Reading this radiograph took longer than the time limit."
-    return result, _timings(prediction, result.timings_ms, t0, t1, t2, t3)
+    outcome = runtime.run_timed(
+        prediction, load=runtime.predictor_for, call=lambda predictor, data: predictor.predict(data, gradcam=True),
+        model_name="model", missing="The stored radiograph file is missing; upload it again.", doing="Reading",
+    )
+    if isinstance(outcome, str):
+        return outcome
+    result, clock = outcome
+    return result, _timings(prediction, result.timings_ms, *clock)
 
 
 def _timings(prediction: Prediction, engine_ms: dict, t0: float, t1: float, t2: float, t3: float) -> dict:

@@ -15,11 +15,7 @@ from rest_framework.views import APIView
 from registry import selectors, services
 from registry.models import ModelVersion, ModelVersionStatus
 from registry.risks import ModelVersionActivationRisky, model_version_activation_risks
-
-
-def validation_error(exc: DjangoValidationError) -> exceptions.ValidationError:
-    """A service's ValidationError as DRF's (a 400 with the same messages)."""
-    return exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+from scoliosis_portal.api import SelectedPageApi, validation_error
 
 
 class Pagination(PageNumberPagination):
@@ -43,15 +39,11 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         return version.activated_by.get_username() if version.activated_by else None
 
 
-class ModelVersionListApi(APIView):
-    pagination_class = Pagination  # read by the schema generator: the answer is a page
-
-    @extend_schema(responses=ModelVersionSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        versions = selectors.model_version_list_for_user(user=request.user)
-        paginator = Pagination()
-        page = paginator.paginate_queryset(versions, request, view=self)
-        return paginator.get_paginated_response(ModelVersionSerializer(page, many=True).data)
+@extend_schema(responses=ModelVersionSerializer(many=True))
+class ModelVersionListApi(SelectedPageApi):
+    pagination_class = Pagination  # read by the schema generator too: the answer is a page
+    select = selectors.model_version_list_for_user
+    serializer_class = ModelVersionSerializer
 
 
 class ModelVersionDetailApi(APIView):

@@ -3,13 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,6 +17,12 @@ from cases.selectors import radiograph_get_for_user
 from registry.models import ModelVersion
 from reviews import selectors, services
 from reviews.selectors import cobb_disagreement_reason
+from scoliosis_portal.api import (
+    AbsoluteUrlField,
+    ClientSizedPagination,
+    page_response,
+    service_refusals,
+)
 from scoliosis_portal.roles import user_is_admin, user_is_reviewer, user_may_adjudicate
 
 
@@ -45,12 +47,19 @@ class IsPortalAdmin(BasePermission):
         return user_is_admin(request.user)
 
 
-def _raise_as_drf(exc: Exception):
-    if isinstance(exc, DjangoPermissionDenied):
-        raise PermissionDenied(str(exc)) from exc
-    if isinstance(exc, DjangoValidationError):
-        raise ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages) from exc
-    raise exc
+def _reviewer_input(request: Request, radiograph_id: int, input_serializer, refusal: str):
+    """(radiograph, validated input) of a reviewer's post: non-reviewers are refused (403)
+    before the film is looked up (404), and the input checked (400) after."""
+    if not user_is_reviewer(request.user):
+        raise PermissionDenied(refusal)
+    return _radiograph_input(request, radiograph_id, input_serializer)
+
+
+def _radiograph_input(request: Request, radiograph_id: int, input_serializer):
+    radiograph = radiograph_get_for_user(user=request.user, radiograph_id=radiograph_id)
+    payload = input_serializer(data=request.data)
+    payload.is_valid(raise_exception=True)
+    return radiograph, payload.validated_data
 
 
 class QueueItemSerializer(serializers.ModelSerializer):
@@ -65,8 +74,8 @@ class QueueItemSerializer(serializers.ModelSerializer):
     read_count = serializers.IntegerField()
     disagreement = serializers.BooleanField()
     cobb_disagreement = serializers.SerializerMethodField()
-    image_url = serializers.SerializerMethodField()
-    read_url = serializers.SerializerMethodField()
+    image_url = AbsoluteUrlField("cases_api:radiograph_image")
+    read_url = AbsoluteUrlField("reviews:review_read")
 
     class Meta:
         model = Radiograph
@@ -97,21 +106,6 @@ class QueueItemSerializer(serializers.ModelSerializer):
         """Why this film is at the top of the queue: its class and measured Cobb angle disagree."""
         return cobb_disagreement_reason(radiograph, blind=self.context.get("blind", True)) or None
 
-    def _absolute(self, path: str) -> str:
-        request = self.context.get("request")
-        return request.build_absolute_uri(path) if request else path
-
-    def get_image_url(self, radiograph: Radiograph) -> str:
-        return self._absolute(reverse("cases_api:radiograph_image", args=[radiograph.pk]))
-
-    def get_read_url(self, radiograph: Radiograph) -> str:
-        return self._absolute(reverse("reviews:review_read", args=[radiograph.pk]))
-
-
-class QueuePagination(PageNumberPagination):
-    page_size = 25
-    page_size_query_param = "page_size"
-    max_page_size = 100
 
 
 # About a century: beyond it a date computation overflows, and no upload is that old.
@@ -126,7 +120,7 @@ class QueueFilterSerializer(serializers.Serializer):
 
 class ReviewQueueApi(APIView):
     permission_classes = [IsReviewer]
-    pagination_class = QueuePagination  # read by the schema generator: the answer is a page
+    pagination_class = ClientSizedPagination  # read by the schema generator too: the answer is a page
 
     @extend_schema(
         parameters=[QueueFilterSerializer],
@@ -148,12 +142,7 @@ class ReviewQueueApi(APIView):
             min_age_days=filters.validated_data.get("min_age_days"),
             max_age_days=filters.validated_data.get("max_age_days"),
         )
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(queue, request, view=self)
-        data = QueueItemSerializer(
-            page, many=True, context={"request": request, "blind": blind}
-        ).data
-        return paginator.get_paginated_response(data)
+        return page_response(self, request, queue, QueueItemSerializer, {"request": request, "blind": blind})
 
 
 class ReviewInputSerializer(serializers.Serializer):
@@ -175,19 +164,13 @@ class RadiographReviewsApi(APIView):
 
     @extend_schema(request=ReviewInputSerializer, responses={201: dict, 200: dict})
     def post(self, request: Request, radiograph_id: int) -> Response:
-        if not user_is_reviewer(request.user):
-            raise PermissionDenied("Only reviewers may read radiographs.")
-        radiograph = radiograph_get_for_user(user=request.user, radiograph_id=radiograph_id)
-        payload = ReviewInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        radiograph, data = _reviewer_input(
+            request, radiograph_id, ReviewInputSerializer, "Only reviewers may read radiographs."
+        )
         existed = selectors.review_get_for_reviewer(radiograph=radiograph, reviewer=request.user)
         blind = model_answer_hidden(user=request.user, radiograph=radiograph)
-        try:
-            review = services.review_submit(
-                radiograph=radiograph, reviewer=request.user, blind=blind, **payload.validated_data
-            )
-        except (DjangoPermissionDenied, DjangoValidationError) as exc:
-            _raise_as_drf(exc)
+        with service_refusals():
+            review = services.review_submit(radiograph=radiograph, reviewer=request.user, blind=blind, **data)
         radiograph.refresh_from_db()
         body = {
             "id": review.pk,
@@ -210,15 +193,9 @@ class RadiographAdjudicationApi(APIView):
 
     @extend_schema(request=AdjudicationInputSerializer, responses={200: dict})
     def post(self, request: Request, radiograph_id: int) -> Response:
-        radiograph = radiograph_get_for_user(user=request.user, radiograph_id=radiograph_id)
-        payload = AdjudicationInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        try:
-            radiograph = services.radiograph_adjudicate(
-                radiograph=radiograph, admin=request.user, **payload.validated_data
-            )
-        except (DjangoPermissionDenied, DjangoValidationError) as exc:
-            _raise_as_drf(exc)
+        radiograph, data = _radiograph_input(request, radiograph_id, AdjudicationInputSerializer)
+        with service_refusals():
+            radiograph = services.radiograph_adjudicate(radiograph=radiograph, admin=request.user, **data)
         return Response(
             {"confirmed_label": radiograph.confirmed_label, "adjudicated": True}
         )
@@ -295,14 +272,10 @@ class RadiographMeasurementCorrectionsApi(APIView):
 
     @extend_schema(request=MeasurementCorrectionInputSerializer, responses={201: dict})
     def post(self, request: Request, radiograph_id: int) -> Response:
-        if not user_is_reviewer(request.user):
-            raise PermissionDenied("Only reviewers may correct measurements.")
-        radiograph = radiograph_get_for_user(user=request.user, radiograph_id=radiograph_id)
-        payload = MeasurementCorrectionInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        try:
-            services.measurement_correction_submit(radiograph=radiograph, reviewer=request.user, **payload.validated_data)
-        except (DjangoPermissionDenied, DjangoValidationError) as exc:
-            _raise_as_drf(exc)
+        radiograph, data = _reviewer_input(
+            request, radiograph_id, MeasurementCorrectionInputSerializer, "Only reviewers may correct measurements."
+        )
+        with service_refusals():
+            services.measurement_correction_submit(radiograph=radiograph, reviewer=request.user, **data)
         body = selectors.measurement_correction_payload(radiograph=radiograph, user=request.user)
         return Response(body, status=status.HTTP_201_CREATED)

@@ -14,12 +14,8 @@ api_v1 = [
     # Both need an authenticated user (token or session: SPECTACULAR_SETTINGS SERVE_PERMISSIONS).
     # The split view serves its start-up script as a file: no inline script (CSP script-src 'self').
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
-    path("", include("accounts.api_urls")),
-    path("", include("cases.api_urls")),
-    path("", include("registry.api_urls")),
-    path("", include("inference.api_urls")),
-    path("", include("reviews.api_urls")),
-    path("", include("training.api_urls")),
+    # Every app's endpoints side by side under /api/v1/ (each app's api_urls has its namespace).
+    *(path("", include(f"{app}.api_urls")) for app in ("accounts", "cases", "registry", "inference", "reviews", "training")),
 ]
 
 urlpatterns = [
@@ -34,5 +30,8 @@ urlpatterns = [
     path("inference/", include("inference.urls")),
     # Review pages keep their /inference/review/ paths; their names are in the reviews namespace.
     path("inference/", include("reviews.urls")),
+    # The registry's pages keep their /training/models/ paths; their names are in the registry
+    # namespace. The models page that lists the versions is training's (it shows the runs too).
+    path("training/models/", include("registry.urls")),
     path("training/", include("training.urls")),
 ]

@@ -12,8 +12,9 @@ from rest_framework.views import APIView
 
 from inference.services import model_version_reread_open_cases
 from registry import selectors as registry_selectors
-from registry.apis import Pagination, validation_error
+from registry.apis import Pagination
 from registry.models import ModelKind
+from scoliosis_portal.api import SelectedPageApi, validation_error
 from training.models import TrainingRun
 from training.runs import selectors, services
 
@@ -62,15 +63,11 @@ class ModelVersionRereadApi(APIView):
         return Response({"queued": count}, status=status.HTTP_202_ACCEPTED)
 
 
-class TrainingRunListCreateApi(APIView):
-    pagination_class = Pagination  # read by the schema generator: the answer is a page
-
-    @extend_schema(responses=TrainingRunSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        runs = selectors.training_run_list_for_user(user=request.user)
-        paginator = Pagination()
-        page = paginator.paginate_queryset(runs, request, view=self)
-        return paginator.get_paginated_response(TrainingRunSerializer(page, many=True).data)
+@extend_schema(responses=TrainingRunSerializer(many=True))
+class TrainingRunListCreateApi(SelectedPageApi):
+    pagination_class = Pagination  # read by the schema generator too: the answer is a page
+    select = selectors.training_run_list_for_user
+    serializer_class = TrainingRunSerializer
 
     @extend_schema(request=TrainingRunStartSerializer, responses={202: TrainingRunSerializer})
     def post(self, request: Request) -> Response:

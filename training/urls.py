@@ -1,3 +1,5 @@
+"""Pages of training runs, at /training/. The registry's actions on the models page (activate,
+roll back, plots) sit beside them at /training/models/ in the registry namespace (registry.urls)."""
 from django.urls import path
 
 from training import views
@@ -9,9 +11,6 @@ urlpatterns: list = [
     path("runs/landmarks/", views.landmark_training_run_start, name="landmark_run_start"),
     path("runs/<int:training_run_id>/", views.training_run_detail, name="run_detail"),
     path("runs/<int:training_run_id>/cancel/", views.training_run_cancel, name="run_cancel"),
-    path("models/rollback/", views.model_version_rollback, name="rollback"),
-    path("models/<int:model_version_id>/activate/", views.model_version_activate, name="activate"),
     path("models/<int:model_version_id>/reread/", views.model_version_reread, name="reread"),
-    path("models/<int:model_version_id>/plots/<slug:name>.png", views.model_version_plot, name="plot"),
     path("export/confirmed-labels.zip", views.confirmed_labels_export_view, name="export"),
 ]

@@ -115,6 +115,9 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "cases:case_list"
 LOGOUT_REDIRECT_URL = "login"
+# The page that lists the model versions, where the registry's activate and roll-back forms answer
+# (the training app's models page shows them beside the runs; the registry names no app above it).
+REGISTRY_VERSIONS_PAGE = "training:models"
 
 # Throttle repeated failed logins (django-axes). Two independent counters: failures for one
 # username (from anywhere) and failures from one client address (for any username); either one

@@ -200,11 +200,11 @@ def test_page_shows_what_gets_worse_and_needs_the_override_box(client_as, admin_
     assert "Macro-F1" in html and "-0.480" in html and "(worse)" in html
     assert 'name="override"' in html
 
-    refused = client.post(reverse("training:activate", args=[two_class.pk]), {"reason": "try"}, follow=True)
+    refused = client.post(reverse("registry:activate", args=[two_class.pk]), {"reason": "try"}, follow=True)
     assert "Tick the override box" in refused.content.decode()
     assert model_version_get_active() == shipped
 
-    client.post(reverse("training:activate", args=[two_class.pk]), {"reason": "try", "override": "on"})
+    client.post(reverse("registry:activate", args=[two_class.pk]), {"reason": "try", "override": "on"})
     assert model_version_get_active() == two_class
 
 

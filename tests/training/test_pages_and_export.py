@@ -33,10 +33,10 @@ def page_urls(versions, run):
         ("get", reverse("training:export")),
         ("post", reverse("training:run_start")),
         ("post", reverse("training:run_cancel", args=[run.pk])),
-        ("post", reverse("training:activate", args=[candidate.pk])),
-        ("post", reverse("training:rollback")),
+        ("post", reverse("registry:activate", args=[candidate.pk])),
+        ("post", reverse("registry:rollback")),
         ("post", reverse("training:reread", args=[candidate.pk])),
-        ("get", reverse("training:plot", args=[candidate.pk, "confusion_matrix"])),
+        ("get", reverse("registry:plot", args=[candidate.pk, "confusion_matrix"])),
     ]
 
 

@@ -9,6 +9,20 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+# Options that override the recipe's value (training.engine.LandmarkTrainConfig, same names) only
+# when given: (flag, type, help).
+RECIPE_OVERRIDES = [
+    ("--val-fraction", float, "patient-grouped share that sets the not-measured thresholds (default 0.1)"),
+    ("--input-size", int, "canvas height"),
+    ("--input-width", int, "canvas width"),
+    ("--head-width", int, "channels of the FPN head (default 96)"),
+    ("--batch-size", int, None),
+    ("--lr", float, "peak head learning rate (default 1e-3; lower it when continuing a run)"),
+    ("--shuffle-seed", int, "batch order and augmentation seed (the validation split follows --seed)"),
+    ("--max-steps", int, "step budget: the learning-rate schedule follows steps, so the run reproduces "
+                         "on a busy CPU (--minutes then only caps the wall clock)"),
+]
+
 
 class Command(BaseCommand):
     help = ("Train a vertebra landmark (Cobb angle) checkpoint from a folder with labels.csv "
@@ -18,26 +32,15 @@ class Command(BaseCommand):
         parser.add_argument("--data", required=True, help="folder holding labels.csv and the images it names")
         parser.add_argument("--out", help="checkpoint file to write (default: var/models/landmarks-<time>.pt)")
         parser.add_argument("--minutes", type=float, default=35.0, help="wall-clock budget of the training loop")
-        parser.add_argument("--max-steps", type=int, default=None,
-                            help="step budget: the learning-rate schedule follows steps, so the run reproduces "
-                                 "on a busy CPU (--minutes then only caps the wall clock)")
         parser.add_argument("--hold-out-fold", type=int, default=None,
                             help="leave this value of the fold column out of training (to evaluate on it)")
-        parser.add_argument("--val-fraction", type=float, default=None,
-                            help="patient-grouped share that sets the not-measured thresholds (default 0.1)")
-        parser.add_argument("--input-size", type=int, default=None, help="canvas height")
-        parser.add_argument("--input-width", type=int, default=None, help="canvas width")
-        parser.add_argument("--head-width", type=int, default=None, help="channels of the FPN head (default 96)")
-        parser.add_argument("--batch-size", type=int, default=None)
+        for flag, kind, help_text in RECIPE_OVERRIDES:
+            parser.add_argument(flag, type=kind, default=None, help=help_text)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--threads", type=int, default=None)
         parser.add_argument("--init-from", default=None,
                             help="warm start: an earlier landmark checkpoint (same architecture and canvas) "
                                  "whose weights are loaded before training")
-        parser.add_argument("--lr", type=float, default=None,
-                            help="peak head learning rate (default 1e-3; lower it when continuing a run)")
-        parser.add_argument("--shuffle-seed", type=int, default=None,
-                            help="batch order and augmentation seed (the validation split follows --seed)")
 
     def handle(self, *args, **opts) -> None:
         from inference.engine.checkpoint import CheckpointError
@@ -53,8 +56,8 @@ class Command(BaseCommand):
             extra["held_out_fold"] = opts["hold_out_fold"]
         if not samples:
             raise CommandError("no training films left")
-        overrides = {k: opts[k] for k in ("val_fraction", "input_size", "input_width", "head_width", "batch_size",
-                                          "lr", "shuffle_seed", "max_steps") if opts[k] is not None}
+        given = [flag[2:].replace("-", "_") for flag, _, _ in RECIPE_OVERRIDES]
+        overrides = {k: opts[k] for k in given if opts[k] is not None}
         init = opts["init_from"]
         if init and not Path(init).is_file():
             raise CommandError(f"no checkpoint at {init}")
