@@ -12,7 +12,7 @@ from inference.management.film_command import FilmCommand, ModelFile
 class Command(FilmCommand):
     help = ("Measure AP spine films: prints one JSON line per file with the three Cobb angles, the largest "
             "curve, the 68 landmarks in pixels, or the reason the film was not measured.")
-    model = ModelFile("LandmarkPredictor", "landmark checkpoint", setting="LANDMARK_MODEL_PATH", shipped="landmarks.pt")
+    model = ModelFile("LandmarkPredictor", "landmark checkpoint", setting="DEFAULT_LANDMARK_MODEL_PATH", shipped="landmarks.pt")
     checkpoint_help = "landmark checkpoint (default: the shipped models/landmarks.pt)"
     failed_words = "files could not be measured"
 
