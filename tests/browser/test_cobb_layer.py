@@ -139,7 +139,7 @@ def test_clinicians_cobb_layer_draws_the_reviewers_saved_correction(
     moved = [[x + 40, y] for x, y in measurement.landmarks]
     correction = measurement_correction_submit(radiograph=radiograph, reviewer=reviewer, landmarks=moved,
                                                upper_end="T3", lower_end="L2")
-    page = _page_as(browser, live_server, clinician)
+    page = page_with_session(browser, live_server, clinician)
     page.goto(f"{live_server.url}/radiographs/{radiograph.pk}/")
     page.wait_for_function("() => document.querySelector('.film-viewer')?.dataset.state === 'ready'")
     page.wait_for_function("() => document.querySelector('.film-viewer').filmViewer.layerReady('cobb')")
