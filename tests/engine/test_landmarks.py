@@ -247,10 +247,10 @@ def test_warm_start_refuses_a_checkpoint_of_another_shape(tiny_landmark_run, tmp
 
 def test_a_step_budget_stops_at_that_step_whatever_the_clock_says(tiny_landmark_run):
     samples, _, _ = tiny_landmark_run  # two films, batch 2: one step per epoch
-    stepped = train_landmarks(samples, LandmarkTrainConfig(**{**TINY, "max_epochs": 50}, max_steps=3))
+    stepped = train_landmarks(samples, LandmarkTrainConfig(**{**TINY, "max_epochs": 50, "max_steps": 3}))
     assert stepped.metadata["training"]["steps"] == 3
     assert stepped.metadata["training"]["max_steps"] == 3
     assert [r["steps"] for r in stepped.history] == [1, 2, 3]
     # the wall clock still caps a step-budgeted run
-    capped = train_landmarks(samples, LandmarkTrainConfig(**{**TINY, "time_budget_s": 0.0}, max_steps=3))
+    capped = train_landmarks(samples, LandmarkTrainConfig(**{**TINY, "time_budget_s": 0.0, "max_steps": 3}))
     assert capped.metadata["training"]["steps"] == 0
