@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
-from cases.access import blind_reading_applies, model_answer_hidden
+from cases.access import blind_reading_applies, model_answer_hidden, patient_age_band
 from cases.selectors import radiograph_get_for_user
 from inference.selectors import (
     measurement_latest_for_radiograph,
@@ -115,6 +115,10 @@ def review_read(request: HttpRequest, radiograph_id: int) -> HttpResponse:
             "error": error,
             "next_url": _next_url(request, radiograph.pk),
             "cobb_editor": None if hidden else _cobb_editor_context(radiograph, request.user),
+            # What a reader may need of the patient (as the radiograph API gives reviewers): sex
+            # and a ten-year age band, never the reference or the birth year.
+            "patient_sex": radiograph.case.get_sex_display(),
+            "patient_age_band": patient_age_band(radiograph=radiograph),
         }
     )
     response = render(request, "review/read.html", context, status=400 if error else 200)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from cases.models import Radiograph
@@ -269,3 +270,15 @@ def test_agreement_report_for_admins_only(admin_user, reviewer, second_reviewer,
     for user in (reviewer, clinician):
         assert api_client_for(user).get("/api/v1/agreement/").status_code == 403
         assert page_client_for(user).get("/inference/review/agreement/").status_code == 403
+
+
+def test_reading_page_gives_sex_and_age_band_not_identity(reviewer, read_ready, case):
+    confident, _, _ = read_ready
+    Radiograph.objects.filter(pk=confident.pk).update(uploaded_at=timezone.now().replace(year=2026))
+    type(case).objects.filter(pk=case.pk).update(sex="F", birth_year=2013)
+    url = reverse("reviews:review_read", kwargs={"radiograph_id": confident.pk})
+    response = page_client_for(reviewer).get(url)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Patient: Female, aged 10-19" in page
+    assert "2013" not in page and case.patient_reference not in page
