@@ -60,12 +60,11 @@ def _comparison_pair(request: HttpRequest, versions: list) -> list:
     """Version A beside version B; B is the active version unless chosen, and a version is never
     compared with itself. With nothing chosen: the newest other version beside the active one.
     Only versions of one kind are compared (the classifier's, unless A is a landmark model)."""
-    chosen_a = _chosen(request, "a", {v.pk: v for v in versions})
-    kind = chosen_a.kind if chosen_a is not None else ModelKind.CLASSIFIER
+    a = _chosen(request, "a", {v.pk: v for v in versions})
+    kind = a.kind if a is not None else ModelKind.CLASSIFIER
     versions = [v for v in versions if v.kind == kind]
-    by_id = {v.pk: v for v in versions}
     active = active_version(versions)
-    a, b = _chosen(request, "a", by_id), _chosen(request, "b", by_id) or active
+    b = _chosen(request, "b", {v.pk: v for v in versions}) or active
     if a is None:
         a = next((v for v in versions if v != b), None)
     if b is None or b == a:

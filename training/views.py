@@ -38,6 +38,12 @@ def _bounded(name: str, recipe: dict = HYPERPARAMETERS, **kwargs) -> forms.Field
     return field(min_value=low, max_value=high, initial=default, **kwargs)
 
 
+def _start_from_field(base_words: str) -> forms.Field:
+    """Both kinds of run: continue the base version's weights, or start again from ImageNet."""
+    return forms.ChoiceField(choices=[("base", base_words), ("imagenet", "ImageNet weights (train afresh)")],
+                             initial="base", required=False)
+
+
 class TrainingRunStartForm(forms.Form):
     base_model_version = forms.TypedChoiceField(coerce=int, required=False, empty_value=None,
                                                 label="Base model")
@@ -47,9 +53,7 @@ class TrainingRunStartForm(forms.Form):
     input_size = _bounded("input_size")
     outlier_exposure = _bounded("outlier_exposure", required=False,
                                 label="Outlier exposure weight (0 = off)")
-    start_from = forms.ChoiceField(choices=[("base", "the base model's weights (fine-tune)"),
-                                            ("imagenet", "ImageNet weights (train afresh)")],
-                                   initial="base", required=False)
+    start_from = _start_from_field("the base model's weights (fine-tune)")
 
     def __init__(self, *args, versions=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -71,9 +75,7 @@ class LandmarkTrainingRunStartForm(forms.Form):
     learning_rate = _bounded("learning_rate", LANDMARK_HYPERPARAMETERS, required=False,
                              help_text="Blank: the recipe's peak, lower for a warm start.")
     seed = _bounded("seed", LANDMARK_HYPERPARAMETERS)
-    start_from = forms.ChoiceField(choices=[("base", "the active landmark model's weights (warm start)"),
-                                            ("imagenet", "ImageNet weights (train afresh)")],
-                                   initial="base", required=False)
+    start_from = _start_from_field("the active landmark model's weights (warm start)")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
