@@ -146,3 +146,49 @@ def peak_landmarks(heat_logits: torch.Tensor, offsets: torch.Tensor) -> list[Dec
             mass.append(total)
         results.append(DecodedLandmarks(torch.stack(corners), torch.stack(centres), torch.stack(mass)))
     return results
+
+
+# Mirroring a film swaps each vertebra's left and right corners: TL<->TR, BL<->BR.
+MIRROR_CORNER_ORDER = [1, 0, 3, 2]
+
+
+def unmirror(decoded: DecodedLandmarks, canvas_width: int) -> DecodedLandmarks:
+    """Landmarks decoded on the mirrored canvas, mapped back onto the original canvas."""
+    corners = decoded.corners[:, MIRROR_CORNER_ORDER].clone()
+    corners[..., 0] = canvas_width - corners[..., 0]
+    centres = decoded.centres.clone()
+    centres[:, 0] = canvas_width - centres[:, 0]
+    return DecodedLandmarks(corners, centres, decoded.confidence)
+
+
+def _median_step(decoded: DecodedLandmarks) -> torch.Tensor:
+    return torch.diff(decoded.centres, dim=0).norm(dim=1).median().clamp_min(1e-6)
+
+
+def mirror_disagreement(plain: DecodedLandmarks, mirrored: DecodedLandmarks) -> float:
+    """How far the two answers' corners lie apart: the mean distance in the column's median steps.
+
+    On the AP films the model knows, the film and its mirror image get nearly the same answer
+    (a few hundredths of a step); on a view it does not know (a lateral film) the two disagree.
+    """
+    return float((plain.corners - mirrored.corners).norm(dim=-1).mean() / _median_step(plain))
+
+
+def mirror_average(plain: DecodedLandmarks, mirrored: DecodedLandmarks) -> DecodedLandmarks:
+    """Average of the film's and its mirror image's answers (already unmirrored), per vertebra.
+
+    Where the two peaks sit on different vertebrae (more than half the column's median step
+    apart), an average would fall between them: the more confident answer is kept instead.
+    """
+    agree = (plain.centres - mirrored.centres).norm(dim=1) <= 0.5 * _median_step(plain)
+    use_mirror = ~agree & (mirrored.confidence > plain.confidence)
+    use_plain = ~agree & ~use_mirror
+
+    def blend(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        shape = (-1,) + (1,) * (a.dim() - 1)
+        mean = (a + b) / 2
+        mean = torch.where(use_mirror.view(shape), b, mean)
+        return torch.where(use_plain.view(shape), a, mean)
+
+    return DecodedLandmarks(blend(plain.corners, mirrored.corners), blend(plain.centres, mirrored.centres),
+                            blend(plain.confidence, mirrored.confidence))

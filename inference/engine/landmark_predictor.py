@@ -6,9 +6,11 @@ invented angle. The decision uses the model's own evidence, in this order:
 1. the declared view (a DICOM ``ViewPosition`` the caller read) is lateral -> "lateral view";
 2. the film's deepest features lie far from the training films' (Mahalanobis) -> "out of
    distribution";
-3. some vertebra heat-maps have no confident peak: if the found ones are the lumbar vertebrae
+3. (checkpoints that average each film with its mirror image) the two answers disagree far
+   more than they do on AP films -> "landmarks unstable under mirroring";
+4. some vertebra heat-maps have no confident peak: if the found ones are the lumbar vertebrae
    and the missing ones thoracic -> "lumbar-only film", else -> "too few vertebrae found";
-4. the found vertebrae are not a plausible column (order, spacing, size) -> "implausible spine
+5. the found vertebrae are not a plausible column (order, spacing, size) -> "implausible spine
    geometry".
 
 Every threshold is stored in the checkpoint, set by training from films the model did not
@@ -27,7 +29,13 @@ import torch
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .cobb import NUM_VERTEBRAE, VERTEBRAE, CobbMeasurement, cobb_angles
-from .landmark_model import LandmarkNet, peak_landmarks
+from .landmark_model import (
+    LandmarkNet,
+    mirror_average,
+    mirror_disagreement,
+    peak_landmarks,
+    unmirror,
+)
 from .landmark_overlay import landmark_overlay_png
 from .ood import MahalanobisOOD
 from .preprocessing import (
@@ -39,6 +47,7 @@ from .preprocessing import (
 )
 
 LANDMARK_FORMAT = "spine-landmark-checkpoint/1"
+TEST_TIME_MIRROR = "test_time_mirror"  # metadata key: evidence averages the film and its mirror image
 LUMBAR = slice(VERTEBRAE.index("L1"), NUM_VERTEBRAE)
 THORACIC = slice(0, VERTEBRAE.index("L1"))
 LATERAL_VIEW_POSITIONS = frozenset({"LL", "RL", "LAT", "LATERAL", "LLD", "RLD", "LLO", "RLO", "XTABLE"})
@@ -52,6 +61,7 @@ class NotMeasured:
     TOO_FEW_VERTEBRAE = "too few vertebrae found"
     IMPLAUSIBLE_GEOMETRY = "implausible spine geometry"
     OUT_OF_DISTRIBUTION = "out of distribution"
+    UNSTABLE = "landmarks unstable under mirroring"
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,7 @@ class MeasurabilityThresholds:
 
     min_confidence: float = 0.05  # peak mass for a vertebra to count as found
     ood_distance: float = float("inf")  # Mahalanobis distance of the pooled deepest features
+    max_mirror_disagreement: float = float("inf")  # film vs mirror image, in median steps
     lumbar_found_min: int = 4  # of L1-L5, for a film missing thoracic vertebrae to be "lumbar-only"
     min_spacing_ratio: float = 0.45  # each centre-to-centre step over the column's median step
     max_spacing_ratio: float = 1.9
@@ -82,6 +93,7 @@ class LandmarkEvidence:
     centres: np.ndarray  # (17, 2)
     confidence: np.ndarray  # (17,) peak mass of each vertebra's heat-map
     ood_distance: float
+    mirror_disagreement: float = 0.0  # see landmark_model.mirror_disagreement; 0 without mirroring
 
     def geometry(self) -> dict[str, float]:
         """Ordering, spacing and size figures of the column the measurability checks read."""
@@ -107,6 +119,8 @@ def not_measured_reason(evidence: LandmarkEvidence, limits: MeasurabilityThresho
         return NotMeasured.LATERAL_VIEW
     if evidence.ood_distance > limits.ood_distance:
         return NotMeasured.OUT_OF_DISTRIBUTION
+    if evidence.mirror_disagreement > limits.max_mirror_disagreement:
+        return NotMeasured.UNSTABLE
     found = evidence.confidence >= limits.min_confidence
     if not found.all():
         if found[LUMBAR].sum() >= limits.lumbar_found_min and not found[THORACIC].all():
@@ -181,6 +195,9 @@ class LandmarkPredictor:
         self.metadata = metadata
         self.checkpoint_sha256 = sha256
         self.params = PreprocessParams.from_dict(metadata["preprocessing"])
+        # Average each film's answer with its mirror image's. The thresholds were set on evidence
+        # of the same kind, so a checkpoint says which (those made before it existed: plain).
+        self.mirror = bool(metadata.get(TEST_TIME_MIRROR, False))
 
     @classmethod
     def from_checkpoint(cls, source: str | os.PathLike | IO[bytes] | bytes,
@@ -201,12 +218,20 @@ class LandmarkPredictor:
 
     @torch.inference_mode()
     def evidence(self, batch: torch.Tensor) -> list[LandmarkEvidence]:
-        heat, offsets, pooled = self.model(batch)
-        distances = self.ood.score(pooled)
+        """One film's evidence per canvas of the batch; the OOD distance is the unmirrored film's."""
+        n = batch.shape[0]
+        heat, offsets, pooled = self.model(torch.cat([batch, batch.flip(-1)]) if self.mirror else batch)
+        distances = self.ood.score(pooled[:n])
+        decoded = peak_landmarks(heat, offsets)
+        disagreement = [0.0] * n
+        if self.mirror:
+            pairs = [(a, unmirror(b, batch.shape[-1])) for a, b in zip(decoded[:n], decoded[n:], strict=True)]
+            disagreement = [mirror_disagreement(a, b) for a, b in pairs]
+            decoded = [mirror_average(a, b) for a, b in pairs]
         return [
             LandmarkEvidence(d.corners.numpy().astype(np.float64), d.centres.numpy().astype(np.float64),
-                             d.confidence.numpy().astype(np.float64), float(dist))
-            for d, dist in zip(peak_landmarks(heat, offsets), distances, strict=True)
+                             d.confidence.numpy().astype(np.float64), float(dist), gap)
+            for d, dist, gap in zip(decoded, distances, disagreement, strict=True)
         ]
 
     def measure(self, image: ImageSource, view_position: str | None = None, overlay: bool = False) -> LandmarkResult:

@@ -14,8 +14,16 @@ import pytest
 import torch
 from PIL import Image
 
-from inference.engine.checkpoint import CheckpointError, save_checkpoint
+from inference.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from inference.engine.landmark_model import (
+    DecodedLandmarks,
+    mirror_average,
+    mirror_disagreement,
+    unmirror,
+)
 from inference.engine.landmark_predictor import (
+    LANDMARK_FORMAT,
+    TEST_TIME_MIRROR,
     LandmarkEvidence,
     LandmarkPredictor,
     MeasurabilityThresholds,
@@ -34,6 +42,7 @@ from training.engine.landmarks import (
     DecodedFilms,
     LandmarkTrainConfig,
     canvas_targets,
+    fit_thresholds,
     landmark_loss,
     train_landmarks,
 )
@@ -64,6 +73,24 @@ def test_declared_lateral_view_is_not_measured():
 
 def test_features_far_from_training_films_are_out_of_distribution():
     assert not_measured_reason(column_evidence(ood=80.0), LIMITS) == NotMeasured.OUT_OF_DISTRIBUTION
+
+
+def test_answers_that_change_under_mirroring_are_unstable():
+    limits = replace(LIMITS, max_mirror_disagreement=0.5)
+    ev = column_evidence()
+    assert not_measured_reason(replace(ev, mirror_disagreement=0.3), limits) is None
+    assert not_measured_reason(replace(ev, mirror_disagreement=0.9), limits) == NotMeasured.UNSTABLE
+    # A model that is not mirrored reports 0 and is never refused for it.
+    assert not_measured_reason(ev, MeasurabilityThresholds(min_confidence=0.1, ood_distance=50.0)) is None
+
+
+def test_mirror_threshold_sits_beyond_the_validation_films_disagreement():
+    evidence = [replace(column_evidence(), mirror_disagreement=d) for d in np.linspace(0.05, 0.25, 50)]
+    limits, info = fit_thresholds(evidence, LandmarkTrainConfig())
+    assert limits.max_mirror_disagreement == pytest.approx(2.0 * np.quantile(np.linspace(0.05, 0.25, 50), 0.98))
+    assert "mirror" in info
+    plain, _ = fit_thresholds([column_evidence()] * 5, LandmarkTrainConfig())
+    assert plain.max_mirror_disagreement == float("inf")
 
 
 def test_missing_thoracic_vertebrae_with_lumbar_found_is_lumbar_only():
@@ -112,6 +139,40 @@ def test_mirroring_swaps_left_and_right_corners():
     assert np.allclose(flipped[:, 0, 0], 600 - pts.reshape(17, 4, 2)[:, 1, 0])
 
 
+def _decoded(corners: np.ndarray, confidence: np.ndarray) -> DecodedLandmarks:
+    c = torch.as_tensor(corners, dtype=torch.float32)
+    return DecodedLandmarks(c, c.mean(dim=1), torch.as_tensor(confidence, dtype=torch.float32))
+
+
+def test_unmirroring_maps_a_mirrored_answer_back_with_left_and_right_corners_swapped():
+    corners = synthetic_landmarks(np.linspace(-8, 8, 17), width=30, height=16, gap=5, top=20, x0=70).reshape(17, 4, 2)
+    plain = _decoded(corners, np.full(17, 0.5))
+    mirrored = DecodedLandmarks(torch.as_tensor(flip_landmarks(corners.reshape(-1, 2), 192).reshape(17, 4, 2),
+                                                dtype=torch.float32), None, plain.confidence)
+    mirrored.centres = mirrored.corners.mean(dim=1)
+    back = unmirror(mirrored, 192)
+    assert torch.allclose(back.corners, plain.corners, atol=1e-4)
+    assert torch.allclose(back.centres, plain.centres, atol=1e-4)
+    assert mirror_disagreement(plain, back) < 1e-4
+    assert mirror_disagreement(plain, mirrored) > 1.0  # not unmirrored: the column sits elsewhere
+
+
+def test_mirror_average_averages_agreeing_vertebrae_and_keeps_the_surer_of_two_that_disagree():
+    corners = synthetic_landmarks(np.zeros(17), width=30, height=16, gap=5, top=20, x0=96).reshape(17, 4, 2)
+    shifted = corners.copy()
+    shifted[:, :, 0] += 2.0  # every vertebra 2 px to the right: they agree
+    shifted[6] = corners[7]  # vertebra 6's map peaked on vertebra 7: a whole step away
+    conf_plain, conf_mirror = np.full(17, 0.5), np.full(17, 0.5)
+    conf_mirror[6] = 0.2
+    out = mirror_average(_decoded(corners, conf_plain), _decoded(shifted, conf_mirror))
+    assert np.allclose(out.corners[0].numpy(), corners[0] + [1.0, 0.0], atol=1e-4)
+    assert np.allclose(out.corners[6].numpy(), corners[6], atol=1e-4)  # the surer (plain) answer, not a blend
+    assert float(out.confidence[6]) == pytest.approx(0.5)
+    conf_mirror[6] = 0.9
+    out = mirror_average(_decoded(corners, conf_plain), _decoded(shifted, conf_mirror))
+    assert np.allclose(out.corners[6].numpy(), corners[7], atol=1e-4)
+
+
 def test_augmentation_keeps_landmarks_on_their_vertebrae():
     gray, pts = synthetic_film(seed=3)
     rng = np.random.default_rng(0)
@@ -149,6 +210,31 @@ def test_checkpoint_round_trip_gives_the_same_landmarks(tiny_landmark_run):
     a, b = result.predictor.measure(samples[0].read()), loaded.measure(samples[0].read())
     assert np.allclose(a.canvas_landmarks, b.canvas_landmarks, atol=1e-4)
     assert a.not_measured == b.not_measured
+
+
+def test_mirror_averaged_answers_of_a_film_and_its_mirror_image_are_mirrors(tiny_landmark_run):
+    samples, result, data = tiny_landmark_run
+    predictor = LandmarkPredictor.from_checkpoint(data)
+    assert predictor.mirror and predictor.metadata[TEST_TIME_MIRROR] is True  # training's default
+    gray, _ = synthetic_film(seed=0)
+    pixels = (gray * 255).astype(np.uint8)
+    a = predictor.measure(pixels).canvas_landmarks.reshape(17, 4, 2)
+    b = predictor.measure(pixels[:, ::-1].copy()).canvas_landmarks
+    b = flip_landmarks(b, 64).reshape(17, 4, 2)
+    assert np.abs(a - b).max() < 0.05
+
+
+def test_a_checkpoint_without_the_mirror_key_measures_the_film_alone(tiny_landmark_run):
+    samples, _, data = tiny_landmark_run
+    loaded = load_checkpoint(data, expected_format=LANDMARK_FORMAT)
+    meta = {k: v for k, v in loaded.metadata.items() if k != TEST_TIME_MIRROR}
+    buffer = io.BytesIO()
+    save_checkpoint(buffer, loaded.state_dict, loaded.ood_state, meta, format=LANDMARK_FORMAT)
+    plain = LandmarkPredictor.from_checkpoint(buffer.getvalue())
+    mirrored = LandmarkPredictor.from_checkpoint(data)
+    assert not plain.mirror
+    film = samples[0].read()
+    assert not np.allclose(plain.measure(film).canvas_landmarks, mirrored.measure(film).canvas_landmarks)
 
 
 def test_not_measured_result_carries_no_angle_or_landmarks(tiny_landmark_run):

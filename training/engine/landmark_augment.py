@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from .augment import RadiographTrainAugmentation
+from inference.engine.landmark_model import MIRROR_CORNER_ORDER
 
-# Mirroring a film swaps each vertebra's left and right corners: TL<->TR, BL<->BR.
-_FLIP_CORNER_ORDER = np.array([1, 0, 3, 2])
+from .augment import RadiographTrainAugmentation
 
 
 def rotate_points(points: np.ndarray, angle_deg: float, centre: tuple[float, float]) -> np.ndarray:
@@ -42,7 +41,7 @@ def crop_with_padding(img: np.ndarray, left: int, top: int, right: int, bottom: 
 def flip_landmarks(points: np.ndarray, width: int) -> np.ndarray:
     flipped = points.copy()
     flipped[:, 0] = width - flipped[:, 0]
-    return flipped.reshape(-1, 4, 2)[:, _FLIP_CORNER_ORDER].reshape(-1, 2)
+    return flipped.reshape(-1, 4, 2)[:, MIRROR_CORNER_ORDER].reshape(-1, 2)
 
 
 @dataclass(frozen=True)
