@@ -165,15 +165,6 @@ def _median_step(decoded: DecodedLandmarks) -> torch.Tensor:
     return torch.diff(decoded.centres, dim=0).norm(dim=1).median().clamp_min(1e-6)
 
 
-def mirror_disagreement(plain: DecodedLandmarks, mirrored: DecodedLandmarks) -> float:
-    """How far the two answers' corners lie apart: the mean distance in the column's median steps.
-
-    On the AP films the model knows, the film and its mirror image get nearly the same answer
-    (a few hundredths of a step); on a view it does not know (a lateral film) the two disagree.
-    """
-    return float((plain.corners - mirrored.corners).norm(dim=-1).mean() / _median_step(plain))
-
-
 def mirror_average(plain: DecodedLandmarks, mirrored: DecodedLandmarks) -> DecodedLandmarks:
     """Average of the film's and its mirror image's answers (already unmirrored), per vertebra.
 

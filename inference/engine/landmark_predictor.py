@@ -6,11 +6,9 @@ invented angle. The decision uses the model's own evidence, in this order:
 1. the declared view (a DICOM ``ViewPosition`` the caller read) is lateral -> "lateral view";
 2. the film's deepest features lie far from the training films' (Mahalanobis) -> "out of
    distribution";
-3. (checkpoints that average each film with its mirror image) the two answers disagree far
-   more than they do on AP films -> "landmarks unstable under mirroring";
-4. some vertebra heat-maps have no confident peak: if the found ones are the lumbar vertebrae
+3. some vertebra heat-maps have no confident peak: if the found ones are the lumbar vertebrae
    and the missing ones thoracic -> "lumbar-only film", else -> "too few vertebrae found";
-5. the found vertebrae are not a plausible column (order, spacing, size) -> "implausible spine
+4. the found vertebrae are not a plausible column (order, spacing, size) -> "implausible spine
    geometry".
 
 Every threshold is stored in the checkpoint, set by training from films the model did not
@@ -29,13 +27,7 @@ import torch
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .cobb import NUM_VERTEBRAE, VERTEBRAE, CobbMeasurement, cobb_angles
-from .landmark_model import (
-    LandmarkNet,
-    mirror_average,
-    mirror_disagreement,
-    peak_landmarks,
-    unmirror,
-)
+from .landmark_model import LandmarkNet, mirror_average, peak_landmarks, unmirror
 from .landmark_overlay import landmark_overlay_png
 from .ood import MahalanobisOOD
 from .preprocessing import (
@@ -61,7 +53,6 @@ class NotMeasured:
     TOO_FEW_VERTEBRAE = "too few vertebrae found"
     IMPLAUSIBLE_GEOMETRY = "implausible spine geometry"
     OUT_OF_DISTRIBUTION = "out of distribution"
-    UNSTABLE = "landmarks unstable under mirroring"
 
 
 @dataclass(frozen=True)
@@ -70,7 +61,6 @@ class MeasurabilityThresholds:
 
     min_confidence: float = 0.05  # peak mass for a vertebra to count as found
     ood_distance: float = float("inf")  # Mahalanobis distance of the pooled deepest features
-    max_mirror_disagreement: float = float("inf")  # film vs mirror image, in median steps
     lumbar_found_min: int = 4  # of L1-L5, for a film missing thoracic vertebrae to be "lumbar-only"
     min_spacing_ratio: float = 0.45  # each centre-to-centre step over the column's median step
     max_spacing_ratio: float = 1.9
@@ -93,7 +83,6 @@ class LandmarkEvidence:
     centres: np.ndarray  # (17, 2)
     confidence: np.ndarray  # (17,) peak mass of each vertebra's heat-map
     ood_distance: float
-    mirror_disagreement: float = 0.0  # see landmark_model.mirror_disagreement; 0 without mirroring
 
     def geometry(self) -> dict[str, float]:
         """Ordering, spacing and size figures of the column the measurability checks read."""
@@ -119,8 +108,6 @@ def not_measured_reason(evidence: LandmarkEvidence, limits: MeasurabilityThresho
         return NotMeasured.LATERAL_VIEW
     if evidence.ood_distance > limits.ood_distance:
         return NotMeasured.OUT_OF_DISTRIBUTION
-    if evidence.mirror_disagreement > limits.max_mirror_disagreement:
-        return NotMeasured.UNSTABLE
     found = evidence.confidence >= limits.min_confidence
     if not found.all():
         if found[LUMBAR].sum() >= limits.lumbar_found_min and not found[THORACIC].all():
@@ -223,15 +210,13 @@ class LandmarkPredictor:
         heat, offsets, pooled = self.model(torch.cat([batch, batch.flip(-1)]) if self.mirror else batch)
         distances = self.ood.score(pooled[:n])
         decoded = peak_landmarks(heat, offsets)
-        disagreement = [0.0] * n
         if self.mirror:
-            pairs = [(a, unmirror(b, batch.shape[-1])) for a, b in zip(decoded[:n], decoded[n:], strict=True)]
-            disagreement = [mirror_disagreement(a, b) for a, b in pairs]
-            decoded = [mirror_average(a, b) for a, b in pairs]
+            width = batch.shape[-1]
+            decoded = [mirror_average(a, unmirror(b, width)) for a, b in zip(decoded[:n], decoded[n:], strict=True)]
         return [
             LandmarkEvidence(d.corners.numpy().astype(np.float64), d.centres.numpy().astype(np.float64),
-                             d.confidence.numpy().astype(np.float64), float(dist), gap)
-            for d, dist, gap in zip(decoded, distances, disagreement, strict=True)
+                             d.confidence.numpy().astype(np.float64), float(dist))
+            for d, dist in zip(decoded, distances, strict=True)
         ]
 
     def measure(self, image: ImageSource, view_position: str | None = None, overlay: bool = False) -> LandmarkResult:

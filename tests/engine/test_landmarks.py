@@ -15,12 +15,7 @@ import torch
 from PIL import Image
 
 from inference.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from inference.engine.landmark_model import (
-    DecodedLandmarks,
-    mirror_average,
-    mirror_disagreement,
-    unmirror,
-)
+from inference.engine.landmark_model import DecodedLandmarks, mirror_average, unmirror
 from inference.engine.landmark_predictor import (
     LANDMARK_FORMAT,
     TEST_TIME_MIRROR,
@@ -42,7 +37,6 @@ from training.engine.landmarks import (
     DecodedFilms,
     LandmarkTrainConfig,
     canvas_targets,
-    fit_thresholds,
     landmark_loss,
     train_landmarks,
 )
@@ -73,24 +67,6 @@ def test_declared_lateral_view_is_not_measured():
 
 def test_features_far_from_training_films_are_out_of_distribution():
     assert not_measured_reason(column_evidence(ood=80.0), LIMITS) == NotMeasured.OUT_OF_DISTRIBUTION
-
-
-def test_answers_that_change_under_mirroring_are_unstable():
-    limits = replace(LIMITS, max_mirror_disagreement=0.5)
-    ev = column_evidence()
-    assert not_measured_reason(replace(ev, mirror_disagreement=0.3), limits) is None
-    assert not_measured_reason(replace(ev, mirror_disagreement=0.9), limits) == NotMeasured.UNSTABLE
-    # A model that is not mirrored reports 0 and is never refused for it.
-    assert not_measured_reason(ev, MeasurabilityThresholds(min_confidence=0.1, ood_distance=50.0)) is None
-
-
-def test_mirror_threshold_sits_beyond_the_validation_films_disagreement():
-    evidence = [replace(column_evidence(), mirror_disagreement=d) for d in np.linspace(0.05, 0.25, 50)]
-    limits, info = fit_thresholds(evidence, LandmarkTrainConfig())
-    assert limits.max_mirror_disagreement == pytest.approx(2.0 * np.quantile(np.linspace(0.05, 0.25, 50), 0.98))
-    assert "mirror" in info
-    plain, _ = fit_thresholds([column_evidence()] * 5, LandmarkTrainConfig())
-    assert plain.max_mirror_disagreement == float("inf")
 
 
 def test_missing_thoracic_vertebrae_with_lumbar_found_is_lumbar_only():
@@ -153,8 +129,6 @@ def test_unmirroring_maps_a_mirrored_answer_back_with_left_and_right_corners_swa
     back = unmirror(mirrored, 192)
     assert torch.allclose(back.corners, plain.corners, atol=1e-4)
     assert torch.allclose(back.centres, plain.centres, atol=1e-4)
-    assert mirror_disagreement(plain, back) < 1e-4
-    assert mirror_disagreement(plain, mirrored) > 1.0  # not unmirrored: the column sits elsewhere
 
 
 def test_mirror_average_averages_agreeing_vertebrae_and_keeps_the_surer_of_two_that_disagree():

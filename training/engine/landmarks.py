@@ -148,14 +148,11 @@ class LandmarkTrainConfig:
     confidence_factor: float = 0.6
     ood_quantile: float = 0.99
     ood_margin: float = 1.25
-    mirror_quantile: float = 0.98
-    mirror_margin: float = 2.0
     geometry_margin: float = 0.15
     geometry_quantile: float = 0.02
     ood_fit_films: int = 160
     # Serving evidence averages each film with its mirror image (on the shipped model's held-out
-    # fold: largest-angle MAE 5.84 -> 5.13 deg); the thresholds are set on the same evidence, and
-    # a film whose two answers disagree far more than validation films' do is not measured.
+    # fold: largest-angle MAE 5.84 -> 5.13 deg); the thresholds are set on the same evidence.
     test_time_mirror: bool = True
     augment: bool = True  # off only to overfit a handful of films in tests
     # Warm start: an earlier landmark checkpoint of the same architecture and canvas (its weights
@@ -292,7 +289,6 @@ def fit_thresholds(evidence: Sequence[LandmarkEvidence], config: LandmarkTrainCo
         return defaults, {"source": "defaults (no validation films)"}
     film_min_conf = np.array([e.confidence.min() for e in evidence])
     dist = np.array([e.ood_distance for e in evidence])
-    mirror = np.array([e.mirror_disagreement for e in evidence])  # all 0 without test-time mirroring
     geo = {k: np.array([e.geometry()[k] for e in evidence]) for k in evidence[0].geometry()}
     m, q = config.geometry_margin, config.geometry_quantile
     # Validation films' spread, widened by the margin and kept inside sanity bounds. On the
@@ -303,8 +299,6 @@ def fit_thresholds(evidence: Sequence[LandmarkEvidence], config: LandmarkTrainCo
         defaults,
         min_confidence=float(np.quantile(film_min_conf, config.confidence_quantile) * config.confidence_factor),
         ood_distance=float(np.quantile(dist, config.ood_quantile) * config.ood_margin),
-        max_mirror_disagreement=(float(np.quantile(mirror, config.mirror_quantile) * config.mirror_margin)
-                                 if mirror.any() else defaults.max_mirror_disagreement),
         min_spacing_ratio=float(np.clip(np.quantile(geo["min_spacing_ratio"], q) * (1 - m), 0.1, defaults.min_spacing_ratio)),
         max_spacing_ratio=float(np.clip(np.quantile(geo["max_spacing_ratio"], 1 - q) * (1 + m), defaults.max_spacing_ratio, 3.5)),
         min_height_ratio=float(np.clip(np.quantile(geo["min_height_ratio"], q) * (1 - m), 0.2, defaults.min_height_ratio)),
@@ -313,7 +307,6 @@ def fit_thresholds(evidence: Sequence[LandmarkEvidence], config: LandmarkTrainCo
     info = {"source": f"{len(evidence)} patient-grouped validation films the model did not train on",
             "confidence": f"{config.confidence_factor} x q{config.confidence_quantile} of each film's weakest vertebra",
             "ood": f"{config.ood_margin} x q{config.ood_quantile} of validation distances",
-            "mirror": f"{config.mirror_margin} x q{config.mirror_quantile} of validation films' mirror disagreement",
             "geometry": f"validation q{q:g}/q{1 - q:g} widened by {m:.0%}, within sanity bounds"}
     return limits, info
 
