@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from inference.engine.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from inference.engine.landmark_predictor import LANDMARK_FORMAT, TEST_TIME_MIRROR, LandmarkPredictor  # noqa: E402
+from inference.engine.landmark_predictor import LANDMARK_FORMAT, LandmarkPredictor  # noqa: E402
 from inference.engine.preprocessing import preprocess_with_box  # noqa: E402
 from training.engine.landmarks import (  # noqa: E402
     DecodedFilms,
@@ -35,15 +35,10 @@ def main() -> None:
     parser.add_argument("source", type=Path)
     parser.add_argument("target", type=Path)
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
-                        help="evidence averages each film with its mirror image (default: as the source)")
     args = parser.parse_args()
     loaded = load_checkpoint(args.source, expected_format=LANDMARK_FORMAT)
     meta = loaded.metadata
-    if args.mirror is not None:
-        meta = {**meta, TEST_TIME_MIRROR: args.mirror}
     predictor = LandmarkPredictor.from_checkpoint(args.source, num_threads=2)
-    predictor.mirror = bool(meta.get(TEST_TIME_MIRROR, False))
     known = {f.name for f in fields(LandmarkTrainConfig)}
     config = LandmarkTrainConfig(**{k: v for k, v in meta["training"].items() if k in known})
     held = meta.get("held_out_fold")

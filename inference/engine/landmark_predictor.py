@@ -12,7 +12,8 @@ invented angle. The decision uses the model's own evidence, in this order:
    geometry".
 
 Every threshold is stored in the checkpoint, set by training from films the model did not
-train on (see ``training.engine.landmarks``).
+train on (see ``training.engine.landmarks``). The checks read the film's own answer; the angles of
+a measured film are computed on that answer averaged with the answer on its mirror image.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from .preprocessing import (
 )
 
 LANDMARK_FORMAT = "spine-landmark-checkpoint/1"
-TEST_TIME_MIRROR = "test_time_mirror"  # metadata key: evidence averages the film and its mirror image
 LUMBAR = slice(VERTEBRAE.index("L1"), NUM_VERTEBRAE)
 THORACIC = slice(0, VERTEBRAE.index("L1"))
 LATERAL_VIEW_POSITIONS = frozenset({"LL", "RL", "LAT", "LATERAL", "LLD", "RLD", "LLO", "RLO", "XTABLE"})
@@ -83,6 +83,14 @@ class LandmarkEvidence:
     centres: np.ndarray  # (17, 2)
     confidence: np.ndarray  # (17,) peak mass of each vertebra's heat-map
     ood_distance: float
+    # (17, 4, 2): the film's and its mirror image's answers averaged; measured when present.
+    # On three held-out CV folds it lowered the largest angle's MAE (5.84 -> 5.35, 5.31 -> 5.15,
+    # 4.35 -> 4.29 deg) on the same films.
+    refined_corners: np.ndarray | None = None
+
+    @property
+    def measured_corners(self) -> np.ndarray:
+        return self.corners if self.refined_corners is None else self.refined_corners
 
     def geometry(self) -> dict[str, float]:
         """Ordering, spacing and size figures of the column the measurability checks read."""
@@ -182,9 +190,6 @@ class LandmarkPredictor:
         self.metadata = metadata
         self.checkpoint_sha256 = sha256
         self.params = PreprocessParams.from_dict(metadata["preprocessing"])
-        # Average each film's answer with its mirror image's. The thresholds were set on evidence
-        # of the same kind, so a checkpoint says which (those made before it existed: plain).
-        self.mirror = bool(metadata.get(TEST_TIME_MIRROR, False))
 
     @classmethod
     def from_checkpoint(cls, source: str | os.PathLike | IO[bytes] | bytes,
@@ -205,18 +210,22 @@ class LandmarkPredictor:
 
     @torch.inference_mode()
     def evidence(self, batch: torch.Tensor) -> list[LandmarkEvidence]:
-        """One film's evidence per canvas of the batch; the OOD distance is the unmirrored film's."""
+        """One film's evidence per canvas of the batch.
+
+        The model also reads each film's mirror image; the two answers, averaged, are the
+        ``refined_corners`` the angles are measured on. Whether a film is measured is decided on
+        the film's own answer alone, the evidence the thresholds were set on.
+        """
         n = batch.shape[0]
-        heat, offsets, pooled = self.model(torch.cat([batch, batch.flip(-1)]) if self.mirror else batch)
+        heat, offsets, pooled = self.model(torch.cat([batch, batch.flip(-1)]))
         distances = self.ood.score(pooled[:n])
         decoded = peak_landmarks(heat, offsets)
-        if self.mirror:
-            width = batch.shape[-1]
-            decoded = [mirror_average(a, unmirror(b, width)) for a, b in zip(decoded[:n], decoded[n:], strict=True)]
+        width = batch.shape[-1]
         return [
             LandmarkEvidence(d.corners.numpy().astype(np.float64), d.centres.numpy().astype(np.float64),
-                             d.confidence.numpy().astype(np.float64), float(dist))
-            for d, dist in zip(decoded, distances, strict=True)
+                             d.confidence.numpy().astype(np.float64), float(dist),
+                             mirror_average(d, unmirror(m, width)).corners.numpy().astype(np.float64))
+            for d, m, dist in zip(decoded[:n], decoded[n:], distances, strict=True)
         ]
 
     def measure(self, image: ImageSource, view_position: str | None = None, overlay: bool = False) -> LandmarkResult:
@@ -232,7 +241,7 @@ class LandmarkPredictor:
         t1 = time.perf_counter()
         evidence = self.evidence(tensor.unsqueeze(0))[0]
         t2 = time.perf_counter()
-        canvas_points = evidence.corners.reshape(-1, 2)
+        canvas_points = evidence.measured_corners.reshape(-1, 2)
         reason = not_measured_reason(evidence, self.limits, view_position)
         landmarks = measurement = None
         if reason is None:

@@ -14,11 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from inference.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from inference.engine.checkpoint import CheckpointError, save_checkpoint
 from inference.engine.landmark_model import DecodedLandmarks, mirror_average, unmirror
 from inference.engine.landmark_predictor import (
-    LANDMARK_FORMAT,
-    TEST_TIME_MIRROR,
     LandmarkEvidence,
     LandmarkPredictor,
     MeasurabilityThresholds,
@@ -186,10 +184,9 @@ def test_checkpoint_round_trip_gives_the_same_landmarks(tiny_landmark_run):
     assert a.not_measured == b.not_measured
 
 
-def test_mirror_averaged_answers_of_a_film_and_its_mirror_image_are_mirrors(tiny_landmark_run):
-    samples, result, data = tiny_landmark_run
+def test_measured_corners_of_a_film_and_of_its_mirror_image_are_mirrors(tiny_landmark_run):
+    _, result, data = tiny_landmark_run
     predictor = LandmarkPredictor.from_checkpoint(data)
-    assert predictor.mirror and predictor.metadata[TEST_TIME_MIRROR] is True  # training's default
     gray, _ = synthetic_film(seed=0)
     pixels = (gray * 255).astype(np.uint8)
     a = predictor.measure(pixels).canvas_landmarks.reshape(17, 4, 2)
@@ -198,17 +195,22 @@ def test_mirror_averaged_answers_of_a_film_and_its_mirror_image_are_mirrors(tiny
     assert np.abs(a - b).max() < 0.05
 
 
-def test_a_checkpoint_without_the_mirror_key_measures_the_film_alone(tiny_landmark_run):
-    samples, _, data = tiny_landmark_run
-    loaded = load_checkpoint(data, expected_format=LANDMARK_FORMAT)
-    meta = {k: v for k, v in loaded.metadata.items() if k != TEST_TIME_MIRROR}
-    buffer = io.BytesIO()
-    save_checkpoint(buffer, loaded.state_dict, loaded.ood_state, meta, format=LANDMARK_FORMAT)
-    plain = LandmarkPredictor.from_checkpoint(buffer.getvalue())
-    mirrored = LandmarkPredictor.from_checkpoint(data)
-    assert not plain.mirror
-    film = samples[0].read()
-    assert not np.allclose(plain.measure(film).canvas_landmarks, mirrored.measure(film).canvas_landmarks)
+def test_the_angles_are_measured_on_the_refined_corners_and_the_checks_read_the_films_own(tiny_landmark_run):
+    samples, result, _ = tiny_landmark_run
+    predictor = result.predictor
+    films = DecodedFilms(samples[:1], predictor.params)
+    tensor, _ = preprocess_with_box(films.gray(0), predictor.params)
+    ev = predictor.evidence(tensor.unsqueeze(0))[0]
+    assert ev.refined_corners is not None and ev.refined_corners.shape == ev.corners.shape == (17, 4, 2)
+    assert not np.allclose(ev.refined_corners, ev.corners)  # the mirror image's answer moved them
+    assert np.array_equal(ev.measured_corners, ev.refined_corners)
+    assert np.array_equal(replace(ev, refined_corners=None).measured_corners, ev.corners)
+    # Refining never changes the decision: a column whose own answer is out of order is refused
+    # even when the averaged corners would pass.
+    shuffled = replace(column_evidence(order=[1, 0] + list(range(2, 17))), refined_corners=column_evidence().corners)
+    assert not_measured_reason(shuffled, LIMITS) == NotMeasured.IMPLAUSIBLE_GEOMETRY
+    measured = predictor.measure(films.images[0])
+    assert np.allclose(measured.canvas_landmarks, ev.refined_corners.reshape(-1, 2), atol=1e-3)
 
 
 def test_not_measured_result_carries_no_angle_or_landmarks(tiny_landmark_run):

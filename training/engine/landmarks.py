@@ -43,7 +43,6 @@ from inference.engine.landmark_model import (
 )
 from inference.engine.landmark_predictor import (
     LANDMARK_FORMAT,
-    TEST_TIME_MIRROR,
     LandmarkEvidence,
     LandmarkPredictor,
     MeasurabilityThresholds,
@@ -151,9 +150,6 @@ class LandmarkTrainConfig:
     geometry_margin: float = 0.15
     geometry_quantile: float = 0.02
     ood_fit_films: int = 160
-    # Serving evidence averages each film with its mirror image (on the shipped model's held-out
-    # fold: largest-angle MAE 5.84 -> 5.13 deg); the thresholds are set on the same evidence.
-    test_time_mirror: bool = True
     augment: bool = True  # off only to overfit a handful of films in tests
     # Warm start: an earlier landmark checkpoint of the same architecture and canvas (its weights
     # only; the optimiser, OOD Gaussian and thresholds are refitted). Keep ``seed`` and
@@ -254,17 +250,17 @@ def _schedule(optimizer: torch.optim.Optimizer, step: int, progress: float, conf
 
 
 def evidence_for(model: LandmarkNet, ood: MahalanobisOOD | None, films: DecodedFilms, indices: Sequence[int],
-                 params: PreprocessParams, mirror: bool = False) -> list[tuple[LandmarkEvidence, np.ndarray]]:
+                 params: PreprocessParams) -> list[tuple[LandmarkEvidence, np.ndarray]]:
     """Serving-path evidence for decoded films, plus each film's landmarks in its own pixels."""
     predictor = LandmarkPredictor(model, ood or _null_ood(model), MeasurabilityThresholds(), {
-        "preprocessing": params.to_dict(), TEST_TIME_MIRROR: mirror}, "")
+        "preprocessing": params.to_dict()}, "")
     out = []
     for i in indices:
         gray = films.gray(i)
         tensor, box = preprocess_with_box(gray, params)
         ev = predictor.evidence(tensor.unsqueeze(0))[0]
         h, w = gray.shape
-        out.append((ev, canvas_to_image(ev.corners.reshape(-1, 2), box, (w, h))))
+        out.append((ev, canvas_to_image(ev.measured_corners.reshape(-1, 2), box, (w, h))))
     model.train()
     return out
 
@@ -482,7 +478,7 @@ def _fit_serving_parts(run: _Run) -> tuple[MahalanobisOOD, MeasurabilityThreshol
     ood_idx = sorted(run.rng.permutation(run.train_idx)[: run.config.ood_fit_films].tolist())
     feats = pooled_features(run.model, run.films, ood_idx, run.params)
     ood = MahalanobisOOD.fit(feats, np.zeros(len(feats), dtype=int), 1)
-    val_evidence = evidence_for(run.model, ood, run.films, run.val_idx, run.params, run.config.test_time_mirror)
+    val_evidence = evidence_for(run.model, ood, run.films, run.val_idx, run.params)
     limits, threshold_info = fit_thresholds([e for e, _ in val_evidence], run.config)
     run.model.eval()
     val_metrics = angle_errors(run.train_set + run.val_set, run.films, run.val_idx, val_evidence) if run.val_idx else {}
@@ -506,7 +502,6 @@ def _metadata(run: _Run, samples: Sequence[LandmarkSample], limits: Measurabilit
         "head_width": config.head_width,
         "vertebrae": list(VERTEBRAE),
         "preprocessing": run.params.to_dict(),
-        TEST_TIME_MIRROR: config.test_time_mirror,
         "measurability": limits.to_dict(),
         "measurability_source": threshold_info,
         "training": training,
