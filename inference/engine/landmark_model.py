@@ -172,14 +172,12 @@ def mirror_average(plain: DecodedLandmarks, mirrored: DecodedLandmarks) -> Decod
     apart), an average would fall between them: the more confident answer is kept instead.
     """
     agree = (plain.centres - mirrored.centres).norm(dim=1) <= 0.5 * _median_step(plain)
-    use_mirror = ~agree & (mirrored.confidence > plain.confidence)
-    use_plain = ~agree & ~use_mirror
+    # Per vertebra, the mirrored answer's weight: a half where the two agree, else all or nothing.
+    weight = torch.where(agree, 0.5, (mirrored.confidence > plain.confidence).to(plain.corners.dtype))
 
     def blend(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        shape = (-1,) + (1,) * (a.dim() - 1)
-        mean = (a + b) / 2
-        mean = torch.where(use_mirror.view(shape), b, mean)
-        return torch.where(use_plain.view(shape), a, mean)
+        w = weight.view((-1,) + (1,) * (a.dim() - 1))
+        return a + w * (b - a)
 
     return DecodedLandmarks(blend(plain.corners, mirrored.corners), blend(plain.centres, mirrored.centres),
                             blend(plain.confidence, mirrored.confidence))

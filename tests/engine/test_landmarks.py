@@ -121,9 +121,7 @@ def _decoded(corners: np.ndarray, confidence: np.ndarray) -> DecodedLandmarks:
 def test_unmirroring_maps_a_mirrored_answer_back_with_left_and_right_corners_swapped():
     corners = synthetic_landmarks(np.linspace(-8, 8, 17), width=30, height=16, gap=5, top=20, x0=70).reshape(17, 4, 2)
     plain = _decoded(corners, np.full(17, 0.5))
-    mirrored = DecodedLandmarks(torch.as_tensor(flip_landmarks(corners.reshape(-1, 2), 192).reshape(17, 4, 2),
-                                                dtype=torch.float32), None, plain.confidence)
-    mirrored.centres = mirrored.corners.mean(dim=1)
+    mirrored = _decoded(flip_landmarks(corners.reshape(-1, 2), 192).reshape(17, 4, 2), np.full(17, 0.5))
     back = unmirror(mirrored, 192)
     assert torch.allclose(back.corners, plain.corners, atol=1e-4)
     assert torch.allclose(back.centres, plain.centres, atol=1e-4)
