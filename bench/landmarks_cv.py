@@ -5,7 +5,8 @@ For each fold given with ``--folds``: train on the other folds within ``--time-b
 
 - SMAPE of the three angles as the AASCE challenge scores it: sum over films of |pred - ref|
   over sum of (pred + ref), over all three angles, x 100 (films not measured count as 0 deg);
-- MAE of the largest angle (measured films); recall of >= 10 deg and specificity of < 10 deg;
+- MAE of the largest angle (measured films), also without films whose reference corners are
+  swapped left for right (one AASCE film, 156 deg); recall of >= 10 deg and specificity of < 10 deg;
 - share of films measured;
 - share of ``fraiwan/spondylolisthesis`` (lumbar-only, half lateral) said not measured, with
   the reasons; share of ``fraiwan/scoliosis`` films measured >= 10 deg;
@@ -50,6 +51,13 @@ def images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
 
 
+def reference_swapped(sample) -> bool:
+    """The reference landmarks have some vertebra's left and right corners swapped (a label error:
+    its reference angle is then the supplement of the true one, e.g. 156 deg)."""
+    corners = sample.points.reshape(17, 4, 2)
+    return bool(((corners[:, 1, 0] <= corners[:, 0, 0]) | (corners[:, 3, 0] <= corners[:, 2, 0])).any())
+
+
 def evaluate_fold(predictor: LandmarkPredictor, samples: list, data: Path) -> dict:
     pred, ref, measured, latencies = [], [], [], []
     for s in samples:
@@ -61,6 +69,8 @@ def evaluate_fold(predictor: LandmarkPredictor, samples: list, data: Path) -> di
         ref.append(list(s.angles))
         measured.append(r.measured)
     pred, ref, measured = np.array(pred), np.array(ref), np.array(measured)
+    swapped = np.array([reference_swapped(s) for s in samples])
+    clean = measured & ~swapped
     big = ref[:, 0] >= 10
     called_big = pred[:, 0] >= 10
     out = {
@@ -69,6 +79,9 @@ def evaluate_fold(predictor: LandmarkPredictor, samples: list, data: Path) -> di
         "smape_measured_films_pct": smape(pred[measured], ref[measured]) if measured.any() else None,
         "largest_mae_deg": float(np.abs(pred[measured, 0] - ref[measured, 0]).mean()) if measured.any() else None,
         "largest_median_abs_err_deg": float(np.median(np.abs(pred[measured, 0] - ref[measured, 0]))) if measured.any() else None,
+        "label_errors": int(sum(swapped)),
+        "label_errors_measured": int((swapped & measured).sum()),
+        "largest_mae_deg_without_label_errors": float(np.abs(pred[clean, 0] - ref[clean, 0]).mean()) if clean.any() else None,
         "recall_ge10": float((called_big & big & measured).sum() / max(big.sum(), 1)),
         "specificity_lt10": float(((~called_big) & (~big) & measured).sum() / max((~big).sum(), 1)) if (~big).any() else None,
         "n_lt10": int((~big).sum()),

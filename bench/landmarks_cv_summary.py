@@ -16,6 +16,7 @@ import numpy as np
 PER_FOLD = [
     ("smape_3_angles_pct", "SMAPE, 3 angles (%)", 1),
     ("largest_mae_deg", "MAE largest angle (deg)", 2),
+    ("largest_mae_deg_without_label_errors", "same, without reference label errors (deg)", 2),
     ("largest_median_abs_err_deg", "median abs. error (deg)", 2),
     ("recall_ge10", "recall >= 10 deg", 3),
     ("measured_share", "AP films measured", 3),
@@ -41,8 +42,13 @@ def pooled(folds: dict[int, dict]) -> dict[str, float]:
     big = films - np.array([r["n_lt10"] for r in folds.values()])
     called = np.array([r["recall_ge10"] for r in folds.values()]) * big
     mae = np.array([r["largest_mae_deg"] for r in folds.values()])
+    clean = measured - np.array([r.get("label_errors_measured", 0) for r in folds.values()])
+    clean_mae = np.array([r.get("largest_mae_deg_without_label_errors", np.nan) for r in folds.values()], dtype=float)
+    refused = np.array([r["spondylolisthesis_not_measured_share"] for r in folds.values()])
     return {
         "films": int(films.sum()),
+        "largest_mae_deg_without_label_errors": float(np.nansum(clean_mae * clean) / clean.sum()),
+        "spondylolisthesis_not_measured_share": float(refused.mean()),  # the same 63 films per fold
         "measured_share": float(measured.sum() / films.sum()),
         "recall_ge10": float(called.sum() / big.sum()),
         "largest_mae_deg": float((mae * measured).sum() / measured.sum()),
@@ -58,8 +64,10 @@ def main() -> None:
     print("| measure | " + " | ".join(f"fold {k} ({r['films']} films)" for k, r in folds.items()) + " | mean |")
     print("| --- |" + " --- |" * (len(folds) + 1))
     for key, words, digits in PER_FOLD:
-        values = [r[key] for r in folds.values()]
-        cells = [f"{v:.{digits}f}" for v in values] + [f"{np.mean(values):.{digits}f}"]
+        values = [r.get(key) for r in folds.values()]
+        known = [v for v in values if v is not None]
+        cells = [f"{v:.{digits}f}" if v is not None else "-" for v in values]
+        cells.append(f"{np.mean(known):.{digits}f}" if known else "-")
         print(f"| {words} | " + " | ".join(cells) + " |")
     print(json.dumps({"folds": list(folds), "pooled": pooled(folds)}))
 

@@ -35,7 +35,10 @@ from training.engine.landmarks import (
     DecodedFilms,
     LandmarkTrainConfig,
     canvas_targets,
+    fit_serving_parts,
+    fit_thresholds,
     landmark_loss,
+    pooled_features,
     train_landmarks,
 )
 
@@ -91,6 +94,34 @@ def test_a_collapsed_gap_between_vertebrae_is_implausible():
     corners[8:] -= np.array([0, 18.0])  # T9 onwards pulled up onto T8
     ev = LandmarkEvidence(corners, corners.mean(axis=1), ev.confidence, ev.ood_distance)
     assert not_measured_reason(ev, LIMITS) == NotMeasured.IMPLAUSIBLE_GEOMETRY
+
+
+def test_one_unusual_validation_film_does_not_move_the_limits():
+    rng = np.random.default_rng(3)
+    typical = [column_evidence(confidence=rng.uniform(0.45, 0.65, 17), ood=float(d))
+               for d in rng.uniform(18, 24, 40)]
+    odd = column_evidence(confidence=np.r_[np.full(16, 0.6), 0.08], ood=60.0)  # far out, one faint vertebra
+    config = LandmarkTrainConfig()
+    usual, _ = fit_thresholds(typical, config)
+    with_odd, _ = fit_thresholds(typical + [odd], config)
+    assert 18 * 1.5 < usual.ood_distance < 24 * 2  # well beyond the typical films, short of the odd one
+    assert with_odd.ood_distance == pytest.approx(usual.ood_distance, rel=0.05)
+    assert with_odd.min_confidence == pytest.approx(usual.min_confidence, rel=0.1)
+    assert not_measured_reason(odd, with_odd) == NotMeasured.OUT_OF_DISTRIBUTION
+
+
+@pytest.mark.filterwarnings("ignore:Only one sample available")  # the one-film Gaussian below
+def test_the_ood_gaussian_is_fitted_on_every_training_film(tiny_landmark_run):
+    samples, result, _ = tiny_landmark_run
+    config = LandmarkTrainConfig(**{**TINY, "ood_fit_films": None})
+    films = DecodedFilms(samples, config.params())
+    model = copy.deepcopy(result.model)
+    parts = fit_serving_parts(model, samples, films, [0, 1], [1], config)
+    features = pooled_features(model, films, [0, 1], config.params())
+    assert torch.allclose(parts.ood.means[0], torch.from_numpy(features.mean(axis=0)), atol=1e-5)
+    one = fit_serving_parts(model, samples, films, [0, 1], [1], replace(config, ood_fit_films=1))
+    assert not torch.allclose(one.ood.means[0], parts.ood.means[0], atol=1e-5)
+    assert parts.val_metrics["measured_share"] in (0.0, 1.0)
 
 
 def test_thresholds_round_trip_through_metadata():

@@ -6,7 +6,7 @@
    model did not fit.
 3. Train on the rest within a wall-clock budget (the CPU is shared, epochs are not a useful
    unit): the learning rate follows a cosine over the budget, not over a step count.
-4. Fit the OOD Gaussian on the training films' pooled features, measure the validation films,
+4. Fit the OOD Gaussian on every training film's pooled features, measure the validation films,
    set the thresholds, save one checkpoint.
 
 A run can continue an earlier one (``init_checkpoint``): the earlier weights are loaded before
@@ -142,14 +142,18 @@ class LandmarkTrainConfig:
     num_threads: int | None = None
     pretrained: bool = True
     decode_max_side: int = 640
-    # How far beyond the validation films' evidence the thresholds sit.
-    confidence_quantile: float = 0.02
+    # How far beyond the validation films' evidence the thresholds sit. The confidence floor
+    # and the OOD limit scale a robust statistic of the ~40 validation films (their q10 and
+    # median), not an extreme one: q02 / q99 of 40 films is one film, and a single unusual
+    # validation film then moved the limits enough to measure 10-20 % of lumbar/lateral films
+    # (CV folds 2 and 3: OOD limit 2.5 x the validation median, not the 1.75 chosen here).
+    confidence_quantile: float = 0.1
     confidence_factor: float = 0.6
-    ood_quantile: float = 0.99
-    ood_margin: float = 1.25
+    ood_quantile: float = 0.5
+    ood_margin: float = 1.75
     geometry_margin: float = 0.15
     geometry_quantile: float = 0.02
-    ood_fit_films: int = 160
+    ood_fit_films: int | None = None  # the OOD Gaussian's fit films; None: every training film
     augment: bool = True  # off only to overfit a handful of films in tests
     # Warm start: an earlier landmark checkpoint of the same architecture and canvas (its weights
     # only; the optimiser, OOD Gaussian and thresholds are refitted). Keep ``seed`` and
@@ -470,25 +474,47 @@ def _train_loop(run: _Run, start: float, progress: ProgressCallback | None,
     run.train_seconds = time.perf_counter() - loop_start
 
 
-def _fit_serving_parts(run: _Run) -> tuple[MahalanobisOOD, MeasurabilityThresholds, dict[str, Any], dict[str, Any]]:
-    """OOD Gaussian on training films, thresholds and validation metrics on the held-back films."""
-    run.model = run.model.to(memory_format=torch.contiguous_format)
-    run.model.eval()
-    # A few hundred films pin down a 320-d Ledoit-Wolf Gaussian; scoring every film costs minutes.
-    ood_idx = sorted(run.rng.permutation(run.train_idx)[: run.config.ood_fit_films].tolist())
-    feats = pooled_features(run.model, run.films, ood_idx, run.params)
+@dataclass
+class ServingParts:
+    """What a trained network needs besides its weights to serve: the OOD Gaussian and limits."""
+
+    ood: MahalanobisOOD
+    limits: MeasurabilityThresholds
+    threshold_info: dict[str, Any]
+    val_metrics: dict[str, Any]
+
+
+def fit_serving_parts(model: LandmarkNet, samples: Sequence[LandmarkSample], films: DecodedFilms,
+                      train_idx: Sequence[int], val_idx: Sequence[int], config: LandmarkTrainConfig,
+                      rng: np.random.Generator | None = None) -> ServingParts:
+    """OOD Gaussian on training films, thresholds and validation metrics on the held-back films.
+
+    ``samples[i]`` and ``films`` index ``i`` are the same film. Also refits an already trained
+    checkpoint (``bench/landmarks_rethreshold.py``): nothing here depends on the training loop.
+    """
+    params = config.params()
+    model.eval()
+    ood_idx = list(train_idx)
+    if config.ood_fit_films is not None and config.ood_fit_films < len(ood_idx):
+        ood_idx = sorted((rng or np.random.default_rng(config.seed)).permutation(ood_idx)[: config.ood_fit_films].tolist())
+    feats = pooled_features(model, films, ood_idx, params)
     ood = MahalanobisOOD.fit(feats, np.zeros(len(feats), dtype=int), 1)
-    val_evidence = evidence_for(run.model, ood, run.films, run.val_idx, run.params)
-    limits, threshold_info = fit_thresholds([e for e, _ in val_evidence], run.config)
-    run.model.eval()
-    val_metrics = angle_errors(run.train_set + run.val_set, run.films, run.val_idx, val_evidence) if run.val_idx else {}
+    val_evidence = evidence_for(model, ood, films, val_idx, params)
+    limits, threshold_info = fit_thresholds([e for e, _ in val_evidence], config)
+    model.eval()
+    val_metrics = angle_errors(list(samples), films, val_idx, val_evidence) if val_idx else {}
     if val_evidence:
         val_metrics["measured_share"] = float(np.mean([not_measured_reason(e, limits) is None for e, _ in val_evidence]))
-    return ood, limits, threshold_info, val_metrics
+    return ServingParts(ood, limits, threshold_info, val_metrics)
 
 
-def _metadata(run: _Run, samples: Sequence[LandmarkSample], limits: MeasurabilityThresholds,
-              threshold_info: dict[str, Any], val_metrics: dict[str, Any]) -> dict[str, Any]:
+def _fit_serving_parts(run: _Run) -> ServingParts:
+    run.model = run.model.to(memory_format=torch.contiguous_format)
+    return fit_serving_parts(run.model, run.train_set + run.val_set, run.films, run.train_idx, run.val_idx,
+                             run.config, run.rng)
+
+
+def _metadata(run: _Run, samples: Sequence[LandmarkSample], parts: ServingParts) -> dict[str, Any]:
     config = run.config
     training = {**{k: v for k, v in asdict(config).items() if k != "extra_metadata"},
                 "epochs_run": run.epoch, "steps": run.step, "train_loop_seconds": round(run.train_seconds, 1),
@@ -502,11 +528,11 @@ def _metadata(run: _Run, samples: Sequence[LandmarkSample], limits: Measurabilit
         "head_width": config.head_width,
         "vertebrae": list(VERTEBRAE),
         "preprocessing": run.params.to_dict(),
-        "measurability": limits.to_dict(),
-        "measurability_source": threshold_info,
+        "measurability": parts.limits.to_dict(),
+        "measurability_source": parts.threshold_info,
         "training": training,
         "training_data_fingerprint": landmark_fingerprint(samples),
-        "validation_metrics": val_metrics,
+        "validation_metrics": parts.val_metrics,
         "history": run.history[-5:],
         "library_versions": library_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -526,12 +552,12 @@ def train_landmarks(
     samples = list(samples)
     run = _prepare(samples, config)
     _train_loop(run, start, progress, should_stop)
-    ood, limits, threshold_info, val_metrics = _fit_serving_parts(run)
-    metadata = _metadata(run, samples, limits, threshold_info, val_metrics)
+    parts = _fit_serving_parts(run)
+    metadata = _metadata(run, samples, parts)
     sha = None
     if checkpoint is not None:
-        sha = save_checkpoint(checkpoint, run.model.state_dict(), ood.to_state(), metadata, format=LANDMARK_FORMAT)
-    predictor = LandmarkPredictor(run.model, ood, limits, metadata, sha or "")
+        sha = save_checkpoint(checkpoint, run.model.state_dict(), parts.ood.to_state(), metadata, format=LANDMARK_FORMAT)
+    predictor = LandmarkPredictor(run.model, parts.ood, parts.limits, metadata, sha or "")
     return LandmarkTrainResult(run.model, predictor, metadata, run.history, sha, time.perf_counter() - start)
 
 
