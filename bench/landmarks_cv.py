@@ -5,8 +5,8 @@ For each fold given with ``--folds``: train on the other folds within ``--time-b
 
 - SMAPE of the three angles as the AASCE challenge scores it: sum over films of |pred - ref|
   over sum of (pred + ref), over all three angles, x 100 (films not measured count as 0 deg);
-- MAE of the largest angle (measured films), also without films whose reference corners are
-  swapped left for right (one AASCE film, 156 deg); recall of >= 10 deg and specificity of < 10 deg;
+- MAE of the largest angle (measured films), also without the films whose reference corners have
+  a right corner not right of its left one (two AASCE films, one at 156 deg); recall of >= 10 deg and specificity of < 10 deg;
 - share of films measured;
 - share of ``fraiwan/spondylolisthesis`` (lumbar-only, half lateral) said not measured, with
   the reasons; share of ``fraiwan/scoliosis`` films measured >= 10 deg;
@@ -52,8 +52,9 @@ def images_in(folder: Path) -> list[Path]:
 
 
 def reference_swapped(sample) -> bool:
-    """The reference landmarks have some vertebra's left and right corners swapped (a label error:
-    its reference angle is then the supplement of the true one, e.g. 156 deg)."""
+    """Some vertebra's reference right corner is not right of its left one: a label error. Two AASCE
+    films have one: L5's corners swapped (its reference angle is 156 deg) and L4's bottom corners
+    collapsed onto one point."""
     corners = sample.points.reshape(17, 4, 2)
     return bool(((corners[:, 1, 0] <= corners[:, 0, 0]) | (corners[:, 3, 0] <= corners[:, 2, 0])).any())
 

@@ -146,7 +146,7 @@ class LandmarkTrainConfig:
     # and the OOD limit scale a robust statistic of the ~40 validation films (their q10 and
     # median), not an extreme one: q02 / q99 of 40 films is one film. On the fold-3 CV model one
     # validation film at 2.2 x the median distance put the old limit (1.25 x q99) at 2.6 x the
-    # median, and 17 of 63 lumbar/lateral films were measured; at 1.75 x the median, 2.
+    # median, and 14 of 63 lumbar/lateral films were measured; at 1.75 x the median, 2.
     confidence_quantile: float = 0.1
     confidence_factor: float = 0.6
     ood_quantile: float = 0.5
