@@ -14,7 +14,7 @@ import argparse
 import itertools
 import json
 import sys
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from inference.engine.landmark_model import peak_landmarks  # noqa: E402
 from inference.engine.landmark_predictor import (  # noqa: E402
     LandmarkEvidence,
     LandmarkPredictor,
@@ -30,32 +31,26 @@ from inference.engine.landmark_predictor import (  # noqa: E402
 )
 from inference.engine.ood import MahalanobisOOD  # noqa: E402
 from inference.engine.preprocessing import decode_image, preprocess_with_box  # noqa: E402
-from training.engine.landmarks import (  # noqa: E402
-    LandmarkTrainConfig,
-    grouped_validation_split,
-    samples_from_labels_csv,
-)
+from training.engine.landmarks import checkpoint_split, samples_from_labels_csv  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+@torch.inference_mode()
 def _film(predictor: LandmarkPredictor, source) -> dict[str, np.ndarray]:
+    """The film's own answer (what the checks read) and its pooled features, from one forward pass."""
     gray = decode_image(source, predictor.params.decode_max_side).pixels
-    tensor = preprocess_with_box(gray, predictor.params)[0].unsqueeze(0)
-    with torch.inference_mode():
-        pooled = predictor.model(tensor)[2][0].numpy()
-    ev = predictor.evidence(tensor)[0]
-    return {"feats": pooled, "corners": ev.corners, "centres": ev.centres, "confidence": ev.confidence}
+    heat, offsets, pooled = predictor.model(preprocess_with_box(gray, predictor.params)[0].unsqueeze(0))
+    own = peak_landmarks(heat, offsets)[0]
+    return {"feats": pooled[0].numpy(), "corners": own.corners.double().numpy(),
+            "centres": own.centres.double().numpy(), "confidence": own.confidence.double().numpy()}
 
 
 def extract(checkpoint: Path, data: Path) -> dict[str, np.ndarray]:
     predictor = LandmarkPredictor.from_checkpoint(checkpoint, num_threads=1)
-    meta = predictor.metadata
-    known = {f.name for f in fields(LandmarkTrainConfig)}
-    config = LandmarkTrainConfig(**{k: v for k, v in meta["training"].items() if k in known})
-    held = meta.get("held_out_fold")
+    held = predictor.metadata.get("held_out_fold")
     samples = samples_from_labels_csv(data / "aasce")
-    train, val = grouped_validation_split([s for s in samples if s.fold != held], config.val_fraction, config.seed)
+    _, train, val = checkpoint_split(predictor.metadata, samples)
     groups = {"train": [s.read() for s in train], "val": [s.read() for s in val],
               "test": [s.read() for s in samples if s.fold == held],
               "spondy": sorted((data / "fraiwan" / "spondylolisthesis").iterdir())}

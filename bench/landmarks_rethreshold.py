@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -23,8 +23,8 @@ from inference.engine.landmark_predictor import LANDMARK_FORMAT, LandmarkPredict
 from training.engine.landmarks import (  # noqa: E402
     DecodedFilms,
     LandmarkTrainConfig,
+    checkpoint_split,
     fit_serving_parts,
-    grouped_validation_split,
     samples_from_labels_csv,
 )
 
@@ -44,13 +44,9 @@ def main() -> None:
     loaded = load_checkpoint(args.source, expected_format=LANDMARK_FORMAT)
     meta = loaded.metadata
     predictor = LandmarkPredictor.from_checkpoint(args.source, num_threads=args.threads)
-    known = {f.name for f in fields(LandmarkTrainConfig)}
+    config, train, val = checkpoint_split(meta, samples_from_labels_csv(args.data / "aasce"))
     current = LandmarkTrainConfig()
-    config = LandmarkTrainConfig(**{k: v for k, v in meta["training"].items() if k in known})
     config = replace(config, **{k: getattr(current, k) for k in RULE_FIELDS})
-    held = meta.get("held_out_fold")
-    samples = [s for s in samples_from_labels_csv(args.data / "aasce") if held is None or s.fold != held]
-    train, val = grouped_validation_split(samples, config.val_fraction, config.seed)
     if (len(train), len(val)) != (meta["training"]["n_train"], meta["training"]["n_validation"]):
         sys.exit(f"the recomputed split ({len(train)} + {len(val)} films) is not the checkpoint's "
                  f"({meta['training']['n_train']} + {meta['training']['n_validation']}): other data?")

@@ -24,7 +24,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -103,6 +103,18 @@ def grouped_validation_split(samples: Sequence[LandmarkSample], fraction: float,
             break
         chosen.add(str(g))
     return [s for s in samples if s.group not in chosen], [s for s in samples if s.group in chosen]
+
+
+def checkpoint_split(metadata: dict[str, Any], samples: Sequence[LandmarkSample],
+                     ) -> tuple[LandmarkTrainConfig, list[LandmarkSample], list[LandmarkSample]]:
+    """A trained checkpoint's config and its own training and internal validation films, recomputed
+    from its metadata (seed, validation share, held-out fold) over ``samples``."""
+    known = {f.name for f in fields(LandmarkTrainConfig)}
+    config = LandmarkTrainConfig(**{k: v for k, v in metadata["training"].items() if k in known})
+    held = metadata.get("held_out_fold")
+    train, val = grouped_validation_split([s for s in samples if held is None or s.fold != held],
+                                          config.val_fraction, config.seed)
+    return config, train, val
 
 
 def landmark_fingerprint(samples: Sequence[LandmarkSample]) -> str:
