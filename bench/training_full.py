@@ -20,6 +20,7 @@ Writes bench/out/training_full.json.
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -226,4 +227,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # No options (settings come from the environment, above); --help prints this docstring.
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()
