@@ -301,7 +301,13 @@ SHIPPED = Path(__file__).resolve().parents[2] / "models" / "landmarks.pt"
 def test_shipped_landmark_model_loads_with_its_thresholds_and_answers():
     predictor = LandmarkPredictor.from_checkpoint(SHIPPED)
     assert predictor.metadata["kind"] == "landmarks" and predictor.metadata["held_out_fold"] == 0
-    assert predictor.limits.min_confidence > 0 and np.isfinite(predictor.limits.ood_distance)
+    limits = predictor.limits
+    assert limits.min_confidence > 0 and np.isfinite(limits.ood_distance)
+    # It carries the strong-evidence band just beyond the OOD limit.
+    assert limits.ood_distance < limits.ood_distance_hard < 2 * limits.ood_distance
+    assert 0.3 < limits.strong_median_confidence < 0.7
+    for flat in (np.full((800, 400), 128, np.uint8), np.random.default_rng(0).integers(0, 255, (800, 400), dtype=np.uint8)):
+        assert predictor.measure(flat).not_measured == NotMeasured.OUT_OF_DISTRIBUTION
     gray, _ = synthetic_film(seed=11)
     result = predictor.measure((gray * 255).astype(np.uint8))
     # A synthetic drawing is not an AP film: whatever it says, it never pairs a reason with an angle.
