@@ -15,7 +15,15 @@ import torch
 from PIL import Image
 
 from inference.engine.checkpoint import CheckpointError, save_checkpoint
-from inference.engine.landmark_model import DecodedLandmarks, mirror_average, unmirror
+from inference.engine.landmark_model import (
+    CORNER_WINDOW,
+    PEAK_WINDOW,
+    STRIDE,
+    DecodedLandmarks,
+    mirror_average,
+    peak_landmarks,
+    unmirror,
+)
 from inference.engine.landmark_predictor import (
     LandmarkEvidence,
     LandmarkPredictor,
@@ -155,6 +163,21 @@ def test_rotation_moves_landmarks_with_the_pixels():
     y, x = np.unravel_index(np.argmax(rotated), rotated.shape)
     moved = rotate_points(np.array([[60.5, 30.5]]), 25, (40, 60))[0]
     assert abs(moved[0] - (x + 0.5)) <= 1.0 and abs(moved[1] - (y + 0.5)) <= 1.0
+
+
+def test_the_corner_window_is_less_pulled_towards_the_peak_cell_than_the_confidence_window():
+    # A heat-map spread like a trained one (sigma 1.5 cells) around a point between cells.
+    h, w, true = 48, 24, torch.tensor([10.4, 20.3])
+    ys, xs = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
+    heat = (-((xs - true[0]) ** 2 + (ys - true[1]) ** 2) / (2 * 1.5 ** 2)).expand(1, 17, h, w).clone()
+    offsets = torch.zeros(1, 17, 8, h, w)
+    narrow = peak_landmarks(heat, offsets)[0]
+    wide = peak_landmarks(heat, offsets, window=CORNER_WINDOW)[0]
+    error = {name: float((d.centres[0] / STRIDE - true).norm()) for name, d in (("narrow", narrow), ("wide", wide))}
+    assert CORNER_WINDOW > PEAK_WINDOW and error["wide"] < 0.6 * error["narrow"] and error["wide"] < 0.1
+    # The confidence the thresholds read is still the peak window's mass.
+    assert torch.equal(narrow.confidence, peak_landmarks(heat, offsets, window=PEAK_WINDOW)[0].confidence)
+    assert float(narrow.confidence[0]) < float(wide.confidence[0])
 
 
 def test_mirroring_swaps_left_and_right_corners():
