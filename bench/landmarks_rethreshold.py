@@ -30,9 +30,8 @@ from training.engine.landmarks import (  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # The fields that set the OOD Gaussian and the thresholds: these take the current defaults.
-RULE_FIELDS = ("confidence_quantile", "confidence_factor", "ood_quantile", "ood_margin", "ood_hard_margin",
-               "strong_confidence_quantile", "strong_confidence_factor", "geometry_margin",
-               "geometry_quantile", "ood_fit_films")
+RULE_FIELDS = ("confidence_quantile", "confidence_factor", "ood_quantile", "ood_margin",
+               "geometry_margin", "geometry_quantile", "ood_fit_films")
 
 
 def main() -> None:

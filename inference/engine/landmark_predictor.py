@@ -5,8 +5,7 @@ invented angle. The decision uses the model's own evidence, in this order:
 
 1. the declared view (a DICOM ``ViewPosition`` the caller read) is lateral -> "lateral view";
 2. the film's deepest features lie far from the training films' (Mahalanobis) -> "out of
-   distribution": beyond a hard limit always, and between the usual limit and the hard one unless
-   the film's vertebrae are found as clearly as on typical training-like films (median peak mass);
+   distribution";
 3. some vertebra heat-maps have no confident peak: if the found ones are the lumbar vertebrae
    and the missing ones thoracic -> "lumbar-only film", else -> "too few vertebrae found";
 4. the found vertebrae are not a plausible column (order, spacing, size) -> "implausible spine
@@ -62,15 +61,7 @@ class MeasurabilityThresholds:
     """Limits on the model's evidence; a checkpoint stores the values training measured."""
 
     min_confidence: float = 0.05  # peak mass for a vertebra to count as found
-    # Mahalanobis distance of the pooled deepest features. Beyond ``ood_distance`` a film is
-    # measured only on strong evidence: its median vertebra peak mass at least
-    # ``strong_median_confidence``; beyond ``ood_distance_hard``, never. A severe curve is rare
-    # in training and lands a little beyond the usual limit, yet its vertebrae are found clearly;
-    # a lateral or lumbar-only film lands there too, with weak peaks. (The defaults, for
-    # checkpoints made before the strong-evidence band, refuse every film beyond ``ood_distance``.)
-    ood_distance: float = float("inf")
-    ood_distance_hard: float = float("inf")
-    strong_median_confidence: float = float("inf")
+    ood_distance: float = float("inf")  # Mahalanobis distance of the pooled deepest features
     lumbar_found_min: int = 4  # of L1-L5, for a film missing thoracic vertebrae to be "lumbar-only"
     min_spacing_ratio: float = 0.45  # each centre-to-centre step over the column's median step
     max_spacing_ratio: float = 1.9
@@ -124,9 +115,7 @@ def not_measured_reason(evidence: LandmarkEvidence, limits: MeasurabilityThresho
     """The first failed check's reason, or None when the film can be measured."""
     if view_position and view_position.strip().upper() in LATERAL_VIEW_POSITIONS:
         return NotMeasured.LATERAL_VIEW
-    if evidence.ood_distance > limits.ood_distance and (
-            evidence.ood_distance > limits.ood_distance_hard
-            or float(np.median(evidence.confidence)) < limits.strong_median_confidence):
+    if evidence.ood_distance > limits.ood_distance:
         return NotMeasured.OUT_OF_DISTRIBUTION
     found = evidence.confidence >= limits.min_confidence
     if not found.all():

@@ -163,16 +163,6 @@ class LandmarkTrainConfig:
     confidence_factor: float = 0.6
     ood_quantile: float = 0.5
     ood_margin: float = 1.75
-    # Between ood_margin and ood_hard_margin x the same statistic, a film is measured only when
-    # its median vertebra peak mass reaches strong_confidence_factor x the validation films' q10
-    # of it. On the shipped fold-0 model, 6 of the 9 refused AP films of its held-out fold were
-    # "out of distribution" at 1.04-1.13 x the limit: curves of 52-77 deg, rare in training, with
-    # medians of 0.37-0.57 (validation q10: 0.61); 4 of them would measure within 4.1 deg. The
-    # lumbar/lateral films there have medians of 0.17-0.44, bar two full-length AP films (0.57,
-    # 0.58). Chosen on that model alone, before the fold-1 to fold-4 models were retrained.
-    ood_hard_margin: float = 2.25
-    strong_confidence_quantile: float = 0.1
-    strong_confidence_factor: float = 0.8
     geometry_margin: float = 0.15
     geometry_quantile: float = 0.02
     ood_fit_films: int | None = None  # the OOD Gaussian's fit films; None: every training film
@@ -310,7 +300,6 @@ def fit_thresholds(evidence: Sequence[LandmarkEvidence], config: LandmarkTrainCo
     if not evidence:
         return defaults, {"source": "defaults (no validation films)"}
     film_min_conf = np.array([e.confidence.min() for e in evidence])
-    film_median_conf = np.array([np.median(e.confidence) for e in evidence])
     dist = np.array([e.ood_distance for e in evidence])
     geo = {k: np.array([e.geometry()[k] for e in evidence]) for k in evidence[0].geometry()}
     m, q = config.geometry_margin, config.geometry_quantile
@@ -322,9 +311,6 @@ def fit_thresholds(evidence: Sequence[LandmarkEvidence], config: LandmarkTrainCo
         defaults,
         min_confidence=float(np.quantile(film_min_conf, config.confidence_quantile) * config.confidence_factor),
         ood_distance=float(np.quantile(dist, config.ood_quantile) * config.ood_margin),
-        ood_distance_hard=float(np.quantile(dist, config.ood_quantile) * config.ood_hard_margin),
-        strong_median_confidence=float(np.quantile(film_median_conf, config.strong_confidence_quantile)
-                                       * config.strong_confidence_factor),
         min_spacing_ratio=float(np.clip(np.quantile(geo["min_spacing_ratio"], q) * (1 - m), 0.1, defaults.min_spacing_ratio)),
         max_spacing_ratio=float(np.clip(np.quantile(geo["max_spacing_ratio"], 1 - q) * (1 + m), defaults.max_spacing_ratio, 3.5)),
         min_height_ratio=float(np.clip(np.quantile(geo["min_height_ratio"], q) * (1 - m), 0.2, defaults.min_height_ratio)),
@@ -332,9 +318,7 @@ def fit_thresholds(evidence: Sequence[LandmarkEvidence], config: LandmarkTrainCo
     )
     info = {"source": f"{len(evidence)} patient-grouped validation films the model did not train on",
             "confidence": f"{config.confidence_factor} x q{config.confidence_quantile} of each film's weakest vertebra",
-            "ood": f"{config.ood_margin} x q{config.ood_quantile} of validation distances; up to "
-                   f"{config.ood_hard_margin} x when the median vertebra peak mass reaches "
-                   f"{config.strong_confidence_factor} x its validation q{config.strong_confidence_quantile}",
+            "ood": f"{config.ood_margin} x q{config.ood_quantile} of validation distances",
             "geometry": f"validation q{q:g}/q{1 - q:g} widened by {m:.0%}, within sanity bounds"}
     return limits, info
 
