@@ -221,14 +221,14 @@ class LandmarkPredictor:
         n = batch.shape[0]
         heat, offsets, pooled = self.model(torch.cat([batch, batch.flip(-1)]))
         distances = self.ood.score(pooled[:n])
-        decoded = peak_landmarks(heat, offsets)
+        decoded = peak_landmarks(heat[:n], offsets[:n])  # the checks read the films' own answers only
         wide = peak_landmarks(heat, offsets, window=CORNER_WINDOW)
         width = batch.shape[-1]
         return [
             LandmarkEvidence(d.corners.numpy().astype(np.float64), d.centres.numpy().astype(np.float64),
                              d.confidence.numpy().astype(np.float64), float(dist),
                              mirror_average(f, unmirror(m, width)).corners.numpy().astype(np.float64))
-            for d, f, m, dist in zip(decoded[:n], wide[:n], wide[n:], distances, strict=True)
+            for d, f, m, dist in zip(decoded, wide[:n], wide[n:], distances, strict=True)
         ]
 
     def measure(self, image: ImageSource, view_position: str | None = None, overlay: bool = False) -> LandmarkResult:
