@@ -29,7 +29,7 @@ from inference.engine.landmark_predictor import (  # noqa: E402
     MeasurabilityThresholds,
     not_measured_reason,
 )
-from inference.engine.ood import MahalanobisOOD  # noqa: E402
+from inference.engine.ood import MahalanobisOOD, NearestFilmsOOD  # noqa: E402
 from inference.engine.preprocessing import decode_image, preprocess_with_box  # noqa: E402
 from training.engine.landmarks import checkpoint_split, samples_from_labels_csv  # noqa: E402
 
@@ -40,9 +40,10 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 def _film(predictor: LandmarkPredictor, source) -> dict[str, np.ndarray]:
     """The film's own answer (what the checks read) and its pooled features, from one forward pass."""
     gray = decode_image(source, predictor.params.decode_max_side).pixels
-    heat, offsets, pooled = predictor.model(preprocess_with_box(gray, predictor.params)[0].unsqueeze(0))
-    own = peak_landmarks(heat, offsets)[0]
-    return {"feats": pooled[0].numpy(), "corners": own.corners.double().numpy(),
+    canvas = preprocess_with_box(gray, predictor.params)[0].unsqueeze(0)
+    heat, offsets, pooled = predictor.model(torch.cat([canvas, canvas.flip(-1)]))
+    own = peak_landmarks(heat[:1], offsets[:1])[0]
+    return {"feats": pooled[0].numpy(), "feats_mirror": pooled[1].numpy(), "corners": own.corners.double().numpy(),
             "centres": own.centres.double().numpy(), "confidence": own.confidence.double().numpy()}
 
 
@@ -53,7 +54,8 @@ def extract(checkpoint: Path, data: Path) -> dict[str, np.ndarray]:
     _, train, val = checkpoint_split(predictor.metadata, samples)
     groups = {"train": [s.read() for s in train], "val": [s.read() for s in val],
               "test": [s.read() for s in samples if s.fold == held],
-              "spondy": sorted((data / "fraiwan" / "spondylolisthesis").iterdir())}
+              "spondy": sorted((data / "fraiwan" / "spondylolisthesis").iterdir()),
+              "scolio": sorted((data / "fraiwan" / "scoliosis").iterdir())}
     out: dict[str, np.ndarray] = {}
     for name, sources in groups.items():
         rows = [_film(predictor, src) for src in sources]
@@ -75,6 +77,9 @@ def main() -> None:
         np.savez(args.cache, **extract(args.checkpoint, args.data))
     d = dict(np.load(args.cache))
     report(d)
+    if "train_feats_mirror" in d:
+        report_mirror(d)
+    report_neighbours(d)
 
 
 def _gauss(fit: np.ndarray) -> MahalanobisOOD:
@@ -119,6 +124,58 @@ def report(d: dict[str, np.ndarray]) -> None:
             sp = np.mean([not_measured_reason(e, limits) is not None for e in ev["spondy"]])
             print(f"   conf {cn:12s} {limits.min_confidence:.3f}  ood {on:12s} {limits.ood_distance:6.3g}  "
                   f"AP measured {ap:.3f}  lumbar/lateral refused {sp:.3f}")
+
+
+def report_mirror(d: dict[str, np.ndarray]) -> None:
+    """The OOD Gaussian fitted with the training films' mirror images too, and films scored with theirs.
+
+    The current limits' rule (1.75 x the validation median) and the stored confidence floor throughout.
+    """
+    stored = MeasurabilityThresholds.from_dict(json.loads(str(d["limits"])))
+    groups = [k for k in ("val", "test", "spondy", "scolio") if f"{k}_feats" in d]
+    fits = {"films": d["train_feats"], "films+mirrors": np.concatenate([d["train_feats"], d["train_feats_mirror"]])}
+    scores = {"film": lambda a, b: a, "min(film, mirror)": np.minimum, "mean(film, mirror)": lambda a, b: (a + b) / 2}
+    print("OOD variants, limit 1.75 x validation median:")
+    for (fit_name, fit), (score_name, combine) in itertools.product(fits.items(), scores.items()):
+        g = _gauss(fit)
+        dist = {k: combine(g.score(torch.from_numpy(d[f"{k}_feats"])).numpy(),
+                           g.score(torch.from_numpy(d[f"{k}_feats_mirror"])).numpy()) for k in groups}
+        limits = replace(stored, ood_distance=float(np.median(dist["val"]) * 1.75))
+        measured = {k: np.array([not_measured_reason(e, limits) is None for e in _evidence(d, k, dist[k])])
+                    for k in groups}
+        print(f"   fit {fit_name:14s} score {score_name:19s} limit {limits.ood_distance:6.3g}  "
+              f"AP measured {measured['test'].sum()}/{len(measured['test'])}  "
+              f"lumbar/lateral measured {measured['spondy'].sum()}/{len(measured['spondy'])}"
+              + (f"  fraiwan scoliosis measured {measured['scolio'].sum()}/{len(measured['scolio'])}"
+                 if "scolio" in measured else ""))
+
+
+def _knn_distance(fit: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
+    """Mean whitened distance to the k nearest fit films (the serving scorer)."""
+    return NearestFilmsOOD.fit(fit, k).score(torch.from_numpy(query)).numpy()
+
+
+def report_neighbours(d: dict[str, np.ndarray]) -> None:
+    """The distance to the Gaussian's centre against the distance to the nearest training films.
+
+    Per rule: films refused by the OOD check alone, and films measured with every check.
+    """
+    stored = MeasurabilityThresholds.from_dict(json.loads(str(d["limits"])))
+    groups = [k for k in ("val", "test", "spondy", "scolio") if f"{k}_feats" in d]
+    g = _gauss(d["train_feats"])
+    scores = {"centre": {k: g.score(torch.from_numpy(d[f"{k}_feats"])).numpy() for k in groups}}
+    for k in (1, 5, 10):
+        scores[f"{k} nearest"] = {grp: _knn_distance(d["train_feats"], d[f"{grp}_feats"], k) for grp in groups}
+    print("OOD distance to the centre or to the nearest training films (whitened); OOD-refused / measured:")
+    for (name, dist), factor in itertools.product(scores.items(), (1.75, 2.0)):
+        limits = replace(stored, ood_distance=float(np.median(dist["val"]) * factor))
+        line = [f"   {name:10s} x{factor:4.2f}"]
+        for grp in groups[1:]:
+            ev = _evidence(d, grp, dist[grp])
+            refused = int((dist[grp] > limits.ood_distance).sum())
+            measured = sum(not_measured_reason(e, limits) is None for e in ev)
+            line.append(f"{grp} {refused}/{measured}/{len(ev)}")
+        print("  ".join(line))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Refit a landmark checkpoint's OOD Gaussian and not-measured thresholds with the current rule.
+"""Refit a landmark checkpoint's OOD scorer and not-measured thresholds with the current rule.
 
 The network's weights are kept. The training films and the internal validation films are
 recomputed from the checkpoint's own metadata (seed, validation share, held-out fold), so the
@@ -29,9 +29,9 @@ from training.engine.landmarks import (  # noqa: E402
 )
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-# The fields that set the OOD Gaussian and the thresholds: these take the current defaults.
+# The fields that set the OOD scorer and the thresholds: these take the current defaults.
 RULE_FIELDS = ("confidence_quantile", "confidence_factor", "ood_quantile", "ood_margin",
-               "geometry_margin", "geometry_quantile", "ood_fit_films")
+               "geometry_margin", "geometry_quantile", "ood_fit_films", "ood_neighbours")
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ from .checkpoint import CheckpointError, load_checkpoint
 from .cobb import NUM_VERTEBRAE, VERTEBRAE, CobbMeasurement, cobb_angles
 from .landmark_model import CORNER_WINDOW, LandmarkNet, mirror_average, peak_landmarks, unmirror
 from .landmark_overlay import landmark_overlay_png
-from .ood import MahalanobisOOD
+from .ood import MahalanobisOOD, NearestFilmsOOD, feature_ood_from_state
 from .preprocessing import (
     CanvasBox,
     ImageSource,
@@ -181,7 +181,7 @@ def image_to_canvas(points: np.ndarray, box: CanvasBox, size: tuple[int, int]) -
 class LandmarkPredictor:
     """Holds one landmark model in eval mode; one per worker process."""
 
-    def __init__(self, model: LandmarkNet, ood: MahalanobisOOD, limits: MeasurabilityThresholds,
+    def __init__(self, model: LandmarkNet, ood: MahalanobisOOD | NearestFilmsOOD, limits: MeasurabilityThresholds,
                  metadata: dict[str, Any], sha256: str):
         self.model = model.eval()
         for p in model.parameters():
@@ -202,7 +202,7 @@ class LandmarkPredictor:
         try:
             model = LandmarkNet(meta["backbone"], pretrained=False, width=int(meta["head_width"]))
             model.load_state_dict({k: v.float() for k, v in loaded.state_dict.items()}, strict=True)
-            ood = MahalanobisOOD.from_state(loaded.ood_state)
+            ood = feature_ood_from_state(loaded.ood_state)
             limits = MeasurabilityThresholds.from_dict(meta["measurability"])
             PreprocessParams.from_dict(meta["preprocessing"])
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:

@@ -3,6 +3,8 @@
 1. Semantic (`MahalanobisOOD`): pooled penultimate features, class means with one shared
    (Ledoit-Wolf shrunk) covariance; the distance to the nearest class mean. Catches images whose
    content is unlike any spine class even when the softmax is confident.
+   The landmark model scores its pooled deepest features with `NearestFilmsOOD` instead: the
+   whitened distance to the nearest training films rather than to the centre.
 2. Style (`StyleOOD`): per-channel mean and spread of an early, ImageNet-frozen stage, one
    Gaussian fitted on training films and augmented copies of them. Catches images whose texture
    is not a radiograph's (photos, screenshots, noise, CT/MR slices) even where the semantic
@@ -57,6 +59,58 @@ class MahalanobisOOD:
     @classmethod
     def from_state(cls, state: dict) -> MahalanobisOOD:
         return cls(state["means"].float(), state["precision"].float(), float(state["threshold"]))
+
+
+@dataclass
+class NearestFilmsOOD:
+    """Mean distance to the ``k`` nearest training films, in features whitened by the films' shrunk
+    covariance (the Gaussian of `MahalanobisOOD`, kept for its metric only).
+
+    A film of a rare but real kind (a severe curve) lies near the few training films like it and
+    far from the centre; a film of a kind never trained on lies far from all of them.
+    """
+
+    centre: torch.Tensor  # (features,)
+    whitening: torch.Tensor  # (features, features): whitening @ whitening.T is the precision
+    reference: torch.Tensor  # (films, features): the training films, whitened
+    k: int
+    threshold: float = float("inf")
+
+    @classmethod
+    def fit(cls, features: np.ndarray, k: int) -> NearestFilmsOOD:
+        from sklearn.covariance import LedoitWolf  # imported lazily: only training fits
+
+        feats = np.asarray(features, dtype=np.float64)
+        if k < 1 or not len(feats):
+            raise ValueError(f"the nearest-films distance needs k >= 1 (got {k}) and fit films (got {len(feats)})")
+        k = min(k, len(feats))  # a handful of films (a test run): all of them
+        centre = feats.mean(axis=0)
+        precision = LedoitWolf(assume_centered=True).fit(feats - centre).precision_
+        # A square root of the precision (whitening @ whitening.T == precision), also where a
+        # handful of films leaves it only semi-definite.
+        values, vectors = np.linalg.eigh((precision + precision.T) / 2)
+        whitening = vectors * np.sqrt(np.clip(values, 0, None))
+        return cls(torch.from_numpy(centre.astype(np.float32)), torch.from_numpy(whitening.astype(np.float32)),
+                   torch.from_numpy(((feats - centre) @ whitening).astype(np.float32)), int(k))
+
+    def score(self, features: torch.Tensor) -> torch.Tensor:
+        query = (features.detach().to(torch.float32) - self.centre) @ self.whitening
+        nearest = torch.cdist(query, self.reference).topk(self.k, dim=1, largest=False).values
+        return nearest.mean(dim=1)
+
+    def to_state(self) -> dict[str, torch.Tensor | float]:
+        return {"centre": self.centre, "whitening": self.whitening, "reference": self.reference,
+                "k": float(self.k), "threshold": self.threshold}
+
+    @classmethod
+    def from_state(cls, state: dict) -> NearestFilmsOOD:
+        return cls(state["centre"].float(), state["whitening"].float(), state["reference"].float(),
+                   int(state["k"]), float(state["threshold"]))
+
+
+def feature_ood_from_state(state: dict) -> MahalanobisOOD | NearestFilmsOOD:
+    """A landmark checkpoint's OOD scorer: nearest films where it stores them, else the Gaussian."""
+    return NearestFilmsOOD.from_state(state) if "reference" in state else MahalanobisOOD.from_state(state)
 
 
 @dataclass

@@ -33,6 +33,7 @@ from inference.engine.landmark_predictor import (
     image_to_canvas,
     not_measured_reason,
 )
+from inference.engine.ood import MahalanobisOOD, NearestFilmsOOD
 from inference.engine.preprocessing import PreprocessParams, preprocess_with_box
 from training.engine.landmark_augment import (
     LandmarkTrainAugmentation,
@@ -119,16 +120,19 @@ def test_one_unusual_validation_film_does_not_move_the_limits():
 
 
 @pytest.mark.filterwarnings("ignore:Only one sample available")  # the one-film Gaussian below
-def test_the_ood_gaussian_is_fitted_on_every_training_film(tiny_landmark_run):
+def test_the_ood_scorer_is_fitted_on_every_training_film(tiny_landmark_run):
     samples, result, _ = tiny_landmark_run
-    config = LandmarkTrainConfig(**{**TINY, "ood_fit_films": None})
+    config = LandmarkTrainConfig(**{**TINY, "ood_fit_films": None, "ood_neighbours": 5})
     films = DecodedFilms(samples, config.params())
     model = copy.deepcopy(result.model)
+    features = torch.from_numpy(pooled_features(model, films, [0, 1], config.params()))
     parts = fit_serving_parts(model, samples, films, [0, 1], [1], config)
-    features = pooled_features(model, films, [0, 1], config.params())
-    assert torch.allclose(parts.ood.means[0], torch.from_numpy(features.mean(axis=0)), atol=1e-5)
+    assert isinstance(parts.ood, NearestFilmsOOD) and parts.ood.reference.shape[0] == 2
     one = fit_serving_parts(model, samples, films, [0, 1], [1], replace(config, ood_fit_films=1))
-    assert not torch.allclose(one.ood.means[0], parts.ood.means[0], atol=1e-5)
+    assert one.ood.reference.shape[0] == 1
+    gauss = fit_serving_parts(model, samples, films, [0, 1], [1], replace(config, ood_neighbours=0))
+    assert isinstance(gauss.ood, MahalanobisOOD)
+    assert torch.allclose(gauss.ood.means[0], features.mean(dim=0), atol=1e-5)
     assert parts.val_metrics["measured_share"] in (0.0, 1.0)
 
 

@@ -6,6 +6,7 @@ import skimage.data
 import torch
 
 from inference.engine import MahalanobisOOD, OODDetector, Predictor, StyleOOD
+from inference.engine.ood import NearestFilmsOOD, feature_ood_from_state
 from training.engine import samples_from_folder
 
 from .conftest import DEFAULT_MODEL, data_dir, requires_data, requires_default_model
@@ -18,6 +19,33 @@ def test_mahalanobis_score_grows_with_distance_from_class_means():
     ood = MahalanobisOOD.fit(feats, labels, 2)
     near, far = ood.score(torch.tensor([[0.0] * 8, [50.0] * 8]))
     assert near < 4 < far
+
+
+def test_nearest_films_keep_a_rare_real_kind_in_and_an_unseen_kind_out():
+    # 200 usual films and 8 of a rare kind (severe curves, say) off along one axis: far from the
+    # centre, near each other. A new film of the rare kind is near its like, far from the centre.
+    rng = np.random.default_rng(0)
+    usual = rng.normal(0, 1, (200, 6))
+    rare = rng.normal(0, 1, (8, 6)) * 0.3 + np.array([7.0, 0, 0, 0, 0, 0])
+    feats = np.concatenate([usual, rare])
+    centre_ood = MahalanobisOOD.fit(feats, np.zeros(len(feats), dtype=int), 1)
+    nearest = NearestFilmsOOD.fit(feats, k=5)
+    queries = torch.tensor([[0.0] * 6, [7.2, 0.1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 7.0]])  # usual, rare, unseen
+    by_centre, by_nearest = centre_ood.score(queries), nearest.score(queries)
+    assert by_centre[1] > by_centre[0] * 2  # the centre's distance puts the rare kind far out
+    assert by_nearest[1] < by_nearest[0] * 2 < by_nearest[2]  # its nearest films do not; the unseen kind stays out
+    # The distance is the mean whitened distance to the k nearest films, and survives its state.
+    whitened = (feats - feats.mean(axis=0)) @ nearest.whitening.double().numpy()
+    q = (queries.double().numpy() - feats.mean(axis=0)) @ nearest.whitening.double().numpy()
+    brute = np.sort(np.linalg.norm(q[:, None] - whitened[None], axis=2), axis=1)[:, :5].mean(axis=1)
+    assert np.allclose(by_nearest.numpy(), brute, rtol=1e-3)
+    restored = feature_ood_from_state(nearest.to_state())
+    assert isinstance(restored, NearestFilmsOOD) and restored.k == 5
+    assert torch.allclose(restored.score(queries), by_nearest)
+    assert isinstance(feature_ood_from_state(centre_ood.to_state()), MahalanobisOOD)  # older checkpoints
+    assert NearestFilmsOOD.fit(feats[:3], k=5).k == 3
+    with pytest.raises(ValueError, match="k >= 1"):
+        NearestFilmsOOD.fit(feats, k=0)
 
 
 def test_style_detector_and_the_combined_relative_score():
