@@ -126,13 +126,18 @@ def report(d: dict[str, np.ndarray]) -> None:
                   f"AP measured {ap:.3f}  lumbar/lateral refused {sp:.3f}")
 
 
+def _stored_and_groups(d: dict[str, np.ndarray]) -> tuple[MeasurabilityThresholds, list[str]]:
+    """The checkpoint's stored limits, and the cached film groups (validation first)."""
+    stored = MeasurabilityThresholds.from_dict(json.loads(str(d["limits"])))
+    return stored, [k for k in ("val", "test", "spondy", "scolio") if f"{k}_feats" in d]
+
+
 def report_mirror(d: dict[str, np.ndarray]) -> None:
     """The OOD Gaussian fitted with the training films' mirror images too, and films scored with theirs.
 
     The current limits' rule (1.75 x the validation median) and the stored confidence floor throughout.
     """
-    stored = MeasurabilityThresholds.from_dict(json.loads(str(d["limits"])))
-    groups = [k for k in ("val", "test", "spondy", "scolio") if f"{k}_feats" in d]
+    stored, groups = _stored_and_groups(d)
     fits = {"films": d["train_feats"], "films+mirrors": np.concatenate([d["train_feats"], d["train_feats_mirror"]])}
     scores = {"film": lambda a, b: a, "min(film, mirror)": np.minimum, "mean(film, mirror)": lambda a, b: (a + b) / 2}
     print("OOD variants, limit 1.75 x validation median:")
@@ -150,22 +155,16 @@ def report_mirror(d: dict[str, np.ndarray]) -> None:
                  if "scolio" in measured else ""))
 
 
-def _knn_distance(fit: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
-    """Mean whitened distance to the k nearest fit films (the serving scorer)."""
-    return NearestFilmsOOD.fit(fit, k).score(torch.from_numpy(query)).numpy()
-
-
 def report_neighbours(d: dict[str, np.ndarray]) -> None:
     """The distance to the Gaussian's centre against the distance to the nearest training films.
 
     Per rule: films refused by the OOD check alone, and films measured with every check.
     """
-    stored = MeasurabilityThresholds.from_dict(json.loads(str(d["limits"])))
-    groups = [k for k in ("val", "test", "spondy", "scolio") if f"{k}_feats" in d]
-    g = _gauss(d["train_feats"])
-    scores = {"centre": {k: g.score(torch.from_numpy(d[f"{k}_feats"])).numpy() for k in groups}}
-    for k in (1, 5, 10):
-        scores[f"{k} nearest"] = {grp: _knn_distance(d["train_feats"], d[f"{grp}_feats"], k) for grp in groups}
+    stored, groups = _stored_and_groups(d)
+    scorers = {"centre": _gauss(d["train_feats"])}
+    scorers.update({f"{k} nearest": NearestFilmsOOD.fit(d["train_feats"], k) for k in (1, 5, 10)})
+    scores = {name: {grp: scorer.score(torch.from_numpy(d[f"{grp}_feats"])).numpy() for grp in groups}
+              for name, scorer in scorers.items()}
     print("OOD distance to the centre or to the nearest training films (whitened); OOD-refused / measured:")
     for (name, dist), factor in itertools.product(scores.items(), (1.75, 2.0)):
         limits = replace(stored, ood_distance=float(np.median(dist["val"]) * factor))

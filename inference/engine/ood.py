@@ -3,8 +3,8 @@
 1. Semantic (`MahalanobisOOD`): pooled penultimate features, class means with one shared
    (Ledoit-Wolf shrunk) covariance; the distance to the nearest class mean. Catches images whose
    content is unlike any spine class even when the softmax is confident.
-   The landmark model scores its pooled deepest features with `NearestFilmsOOD` instead: the
-   whitened distance to the nearest training films rather than to the centre.
+   A landmark model can score its pooled deepest features with `NearestFilmsOOD` instead (its
+   training config's ``ood_neighbours``): the whitened distance to the nearest training films.
 2. Style (`StyleOOD`): per-channel mean and spread of an early, ImageNet-frozen stage, one
    Gaussian fitted on training films and augmented copies of them. Catches images whose texture
    is not a radiograph's (photos, screenshots, noise, CT/MR slices) even where the semantic
@@ -74,18 +74,15 @@ class NearestFilmsOOD:
     whitening: torch.Tensor  # (features, features): whitening @ whitening.T is the precision
     reference: torch.Tensor  # (films, features): the training films, whitened
     k: int
-    threshold: float = float("inf")
 
     @classmethod
     def fit(cls, features: np.ndarray, k: int) -> NearestFilmsOOD:
-        from sklearn.covariance import LedoitWolf  # imported lazily: only training fits
-
         feats = np.asarray(features, dtype=np.float64)
         if k < 1 or not len(feats):
             raise ValueError(f"the nearest-films distance needs k >= 1 (got {k}) and fit films (got {len(feats)})")
         k = min(k, len(feats))  # a handful of films (a test run): all of them
-        centre = feats.mean(axis=0)
-        precision = LedoitWolf(assume_centered=True).fit(feats - centre).precision_
+        gauss = MahalanobisOOD.fit(feats, np.zeros(len(feats), dtype=int), 1)
+        centre, precision = gauss.means[0].double().numpy(), gauss.precision.double().numpy()
         # A square root of the precision (whitening @ whitening.T == precision), also where a
         # handful of films leaves it only semi-definite.
         values, vectors = np.linalg.eigh((precision + precision.T) / 2)
@@ -99,13 +96,11 @@ class NearestFilmsOOD:
         return nearest.mean(dim=1)
 
     def to_state(self) -> dict[str, torch.Tensor | float]:
-        return {"centre": self.centre, "whitening": self.whitening, "reference": self.reference,
-                "k": float(self.k), "threshold": self.threshold}
+        return {"centre": self.centre, "whitening": self.whitening, "reference": self.reference, "k": float(self.k)}
 
     @classmethod
     def from_state(cls, state: dict) -> NearestFilmsOOD:
-        return cls(state["centre"].float(), state["whitening"].float(), state["reference"].float(),
-                   int(state["k"]), float(state["threshold"]))
+        return cls(state["centre"].float(), state["whitening"].float(), state["reference"].float(), int(state["k"]))
 
 
 def feature_ood_from_state(state: dict) -> MahalanobisOOD | NearestFilmsOOD:
