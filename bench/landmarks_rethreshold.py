@@ -7,6 +7,7 @@ train on; the checkpoint's training config takes the current rule's fields, and 
 limits are kept in the metadata under ``measurability_previous``.
 
     .venv/bin/python bench/landmarks_rethreshold.py var/landmarks_cv/fold0.pt var/landmarks_cv/fold0-v2.pt
+    .venv/bin/python bench/landmarks_rethreshold.py var/cv/f4/fold4.pt var/cv/f4k/fold4.pt --ood-neighbours 5
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def main() -> None:
     parser.add_argument("target", type=Path)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--ood-neighbours", type=int, default=None,
+                        help="score OOD by the mean distance to this many nearest training films "
+                             "(0: the Gaussian; default: the current rule's)")
     args = parser.parse_args()
     loaded = load_checkpoint(args.source, expected_format=LANDMARK_FORMAT)
     meta = loaded.metadata
@@ -47,6 +51,8 @@ def main() -> None:
     config, train, val = checkpoint_split(meta, samples_from_labels_csv(args.data / "aasce"))
     current = LandmarkTrainConfig()
     config = replace(config, **{k: getattr(current, k) for k in RULE_FIELDS})
+    if args.ood_neighbours is not None:
+        config = replace(config, ood_neighbours=args.ood_neighbours)
     if (len(train), len(val)) != (meta["training"]["n_train"], meta["training"]["n_validation"]):
         sys.exit(f"the recomputed split ({len(train)} + {len(val)} films) is not the checkpoint's "
                  f"({meta['training']['n_train']} + {meta['training']['n_validation']}): other data?")
