@@ -135,6 +135,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=None, help="peak head learning rate (default: the recipe's)")
     parser.add_argument("--shuffle-seed", type=int, default=None,
                         help="batch order / augmentation seed (the validation split keeps the seed 0)")
+    parser.add_argument("--severe-repeat", type=int, default=None,
+                        help="times per epoch a training film with a >= 50 deg curve is drawn (default: the recipe's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     samples = samples_from_labels_csv(args.data / "aasce")
@@ -147,6 +149,8 @@ def main() -> None:
         train_info = {}
         if not args.reuse:
             overrides = {"lr": args.lr} if args.lr is not None else {}
+            if args.severe_repeat is not None:
+                overrides["severe_repeat"] = args.severe_repeat
             config = LandmarkTrainConfig(time_budget_s=args.time_budget, max_steps=args.max_steps,
                                          num_threads=args.threads,
                                          init_checkpoint=str(args.init_from) if args.init_from else None,

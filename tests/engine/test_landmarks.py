@@ -42,8 +42,10 @@ from training.engine.landmark_augment import (
 )
 from training.engine.landmarks import (
     DecodedFilms,
+    LandmarkSample,
     LandmarkTrainConfig,
     canvas_targets,
+    epoch_films,
     fit_serving_parts,
     fit_thresholds,
     landmark_loss,
@@ -374,3 +376,21 @@ def test_a_step_budget_stops_at_that_step_whatever_the_clock_says(tiny_landmark_
     # the wall clock still caps a step-budgeted run
     capped = train_landmarks(samples, LandmarkTrainConfig(**{**TINY, "time_budget_s": 0.0, "max_steps": 3}))
     assert capped.metadata["training"]["steps"] == 0
+
+
+def _angled(largest: float | None) -> LandmarkSample:
+    angles = None if largest is None else (5.0, largest, 3.0)
+    return LandmarkSample(b"", np.zeros((68, 2)), group="g", angles=angles)
+
+
+def test_an_epoch_draws_each_severe_curve_severe_repeat_times_and_every_other_film_once():
+    films = [_angled(12.0), _angled(50.0), _angled(None), _angled(77.0), _angled(49.9)]
+    assert epoch_films(films, LandmarkTrainConfig()) == [0, 1, 2, 3, 4]
+    drawn = epoch_films(films, LandmarkTrainConfig(severe_repeat=3))
+    assert sorted(drawn) == [0, 1, 1, 1, 2, 3, 3, 3, 4]
+    assert sorted(epoch_films(films, LandmarkTrainConfig(severe_repeat=2, severe_angle=10.0))) == [0, 0, 1, 1, 2, 3, 3, 4, 4]
+
+
+def test_severe_repeat_below_one_is_refused():
+    with pytest.raises(ValueError, match="severe_repeat"):
+        LandmarkTrainConfig(severe_repeat=0)

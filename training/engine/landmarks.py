@@ -174,6 +174,11 @@ class LandmarkTrainConfig:
     # Off: on four folds blind to it (1-4) it measured no further AP film (380 of 391 either way)
     # and let in 4 more lumbar/lateral films (7 -> 11 of 252); see the landmark model card.
     ood_neighbours: int = 0
+    # Severe curves are rare and measured low (and the most often refused): each training film
+    # whose largest reference angle is >= ``severe_angle`` appears ``severe_repeat`` times per
+    # epoch. The step budget is unchanged; only the mix of films it sees shifts towards them.
+    severe_repeat: int = 1
+    severe_angle: float = 50.0
     augment: bool = True  # off only to overfit a handful of films in tests
     # Warm start: an earlier landmark checkpoint of the same architecture and canvas (its weights
     # only; the optimiser, OOD Gaussian and thresholds are refitted). Keep ``seed`` and
@@ -181,6 +186,10 @@ class LandmarkTrainConfig:
     init_checkpoint: str | None = None
     shuffle_seed: int | None = None  # batch order and augmentation draws; None: ``seed``
     extra_metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.severe_repeat < 1:
+            raise ValueError(f"severe_repeat must be at least 1, got {self.severe_repeat}")
 
     def params(self) -> PreprocessParams:
         return PreprocessParams(input_size=self.input_size, input_width=self.input_width,
@@ -453,6 +462,16 @@ def _progress(run: _Run, elapsed: float) -> float:
     return by_steps if by_time < 1.0 else 1.0
 
 
+def epoch_films(train_set: Sequence[LandmarkSample], config: LandmarkTrainConfig) -> list[int]:
+    """The training films' indices one epoch draws (before shuffling): every film once, and each
+    severe curve (largest reference angle >= ``config.severe_angle``) ``config.severe_repeat``
+    times in all. A film without reference angles counts once."""
+    indices = list(range(len(train_set)))
+    severe = [i for i, s in enumerate(train_set)
+              if s.angles is not None and max(s.angles) >= config.severe_angle]
+    return indices + severe * (config.severe_repeat - 1)
+
+
 def _run_epoch(run: _Run, loop_start: float, augment: LandmarkTrainAugmentation | None,
                should_stop: Callable[[], bool] | None) -> tuple[dict[str, float], int, bool]:
     """One pass over the shuffled training films; stops early at the budget. (sums, batches, stop)."""
@@ -460,7 +479,7 @@ def _run_epoch(run: _Run, loop_start: float, augment: LandmarkTrainAugmentation 
     run.model.train()
     for module in run.frozen:
         module.eval()  # frozen BN keeps ImageNet statistics
-    order = run.rng.permutation(run.train_idx)
+    order = run.rng.permutation(epoch_films(run.train_set, config))
     sums: dict[str, float] = {}
     batches = 0
     for b in range(0, len(order), config.batch_size):
