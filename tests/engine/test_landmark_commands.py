@@ -75,13 +75,14 @@ def test_train_landmarks_writes_a_loadable_checkpoint(tmp_path):
     out_path = tmp_path / "lm.pt"
     out = io.StringIO()
     call_command("train_landmarks", data=str(data), out=str(out_path), minutes=0.05, hold_out_fold=2,
-                 input_size=128, input_width=64, val_fraction=0, batch_size=2, stdout=out)
+                 input_size=128, input_width=64, val_fraction=0, batch_size=2, severe_repeat=3, stdout=out)
     summary = json.loads(out.getvalue().splitlines()[-1])
     assert summary["checkpoint"] == str(out_path) and out_path.is_file()
     from inference.engine import LandmarkPredictor
 
     predictor = LandmarkPredictor.from_checkpoint(out_path)
     assert predictor.metadata["held_out_fold"] == 2 and predictor.metadata["training"]["n_train"] == 2
+    assert predictor.metadata["training"]["severe_repeat"] == 3
 
 
 def test_train_landmarks_warm_starts_from_an_earlier_checkpoint(landmark_checkpoint, tmp_path):

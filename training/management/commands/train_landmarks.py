@@ -21,6 +21,7 @@ RECIPE_OVERRIDES = [
     ("--shuffle-seed", int, "batch order and augmentation seed (the validation split follows --seed)"),
     ("--max-steps", int, "step budget: the learning-rate schedule follows steps, so the run reproduces "
                          "on a busy CPU (--minutes then only caps the wall clock)"),
+    ("--severe-repeat", int, "times per epoch each training film with a curve of 50 deg or more is drawn"),
 ]
 
 
