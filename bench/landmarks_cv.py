@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument("--shuffle-seed", type=int, default=None,
                         help="batch order / augmentation seed (the validation split keeps the seed 0)")
     parser.add_argument("--severe-repeat", type=int, default=None,
-                        help="times per epoch a training film with a >= 50 deg curve is drawn (default: the recipe's)")
+                        help="times per epoch a training film with a >= 50 deg curve is drawn (default: the recipe's, 2)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     samples = samples_from_labels_csv(args.data / "aasce")

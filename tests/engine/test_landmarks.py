@@ -385,7 +385,8 @@ def _angled(largest: float | None) -> LandmarkSample:
 
 def test_an_epoch_draws_each_severe_curve_severe_repeat_times_and_every_other_film_once():
     films = [_angled(12.0), _angled(50.0), _angled(None), _angled(77.0), _angled(49.9)]
-    assert epoch_films(films, LandmarkTrainConfig()) == [0, 1, 2, 3, 4]
+    assert epoch_films(films, LandmarkTrainConfig(severe_repeat=1)) == [0, 1, 2, 3, 4]
+    assert LandmarkTrainConfig().severe_repeat == 2  # the recipe's default
     drawn = epoch_films(films, LandmarkTrainConfig(severe_repeat=3))
     assert sorted(drawn) == [0, 1, 1, 1, 2, 3, 3, 3, 4]
     assert sorted(epoch_films(films, LandmarkTrainConfig(severe_repeat=2, severe_angle=10.0))) == [0, 0, 1, 1, 2, 3, 3, 4, 4]
