@@ -118,7 +118,7 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--data", type=Path, default=DATA)
@@ -137,7 +137,11 @@ def main() -> None:
                         help="batch order / augmentation seed (the validation split keeps the seed 0)")
     parser.add_argument("--severe-repeat", type=int, default=None,
                         help="times per epoch a training film with a >= 50 deg curve is drawn (default: the recipe's, 2)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _arguments()
     torch.set_num_threads(args.threads)
     samples = samples_from_labels_csv(args.data / "aasce")
     args.out.mkdir(parents=True, exist_ok=True)
