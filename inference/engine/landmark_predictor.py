@@ -67,6 +67,11 @@ class MeasurabilityThresholds:
     max_spacing_ratio: float = 1.9
     min_height_ratio: float = 0.35  # each vertebra's height over the median step
     max_height_ratio: float = 1.3
+    # Degrees between an endplate's left-to-right direction and the film's horizontal. A fixed
+    # anatomical bound, not fitted: the steepest endplate of the 479 AASCE films whose corners are
+    # in order is 32 deg. A swapped pair of corners reads near 180 deg (one CV model, fold 4 of
+    # the 2026-12-03 round, swapped one vertebra's corners on every film and read ~179 deg angles).
+    max_endplate_tilt: float = 60.0
 
     def to_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
@@ -101,12 +106,16 @@ class LandmarkEvidence:
         left = np.linalg.norm(self.corners[:, 2] - self.corners[:, 0], axis=1)
         right = np.linalg.norm(self.corners[:, 3] - self.corners[:, 1], axis=1)
         heights = (left + right) / 2 / median
+        plates = self.measured_corners.reshape(-1, 2, 2, 2)  # vertebra, endplate, side, xy
+        across = plates[:, :, 1] - plates[:, :, 0]
+        tilts = np.degrees(np.abs(np.arctan2(across[..., 1], across[..., 0])))
         return {
             "min_step_down": float((steps[:, 1] / median).min()),
             "min_spacing_ratio": float(step_len.min() / median),
             "max_spacing_ratio": float(step_len.max() / median),
             "min_height_ratio": float(heights.min()),
             "max_height_ratio": float(heights.max()),
+            "max_endplate_tilt": float(tilts.max()),
         }
 
 
@@ -129,6 +138,7 @@ def not_measured_reason(evidence: LandmarkEvidence, limits: MeasurabilityThresho
         and g["max_spacing_ratio"] <= limits.max_spacing_ratio
         and limits.min_height_ratio <= g["min_height_ratio"]
         and g["max_height_ratio"] <= limits.max_height_ratio
+        and g["max_endplate_tilt"] <= limits.max_endplate_tilt  # left corners left of right ones
     )
     return None if plausible else NotMeasured.IMPLAUSIBLE_GEOMETRY
 
