@@ -49,7 +49,9 @@ from training.engine.landmarks import (
     fit_serving_parts,
     fit_thresholds,
     landmark_loss,
+    left_to_right,
     pooled_features,
+    tilt_error,
     train_landmarks,
 )
 
@@ -105,6 +107,52 @@ def test_a_collapsed_gap_between_vertebrae_is_implausible():
     corners[8:] -= np.array([0, 18.0])  # T9 onwards pulled up onto T8
     ev = LandmarkEvidence(corners, corners.mean(axis=1), ev.confidence, ev.ood_distance)
     assert not_measured_reason(ev, LIMITS) == NotMeasured.IMPLAUSIBLE_GEOMETRY
+
+
+@pytest.mark.parametrize("endplates", [[0, 1], [0], [1]], ids=["vertebra", "upper endplate", "lower endplate"])
+def test_a_vertebra_with_its_left_and_right_corners_swapped_is_implausible(endplates):
+    # Spacing, heights and order all pass: only the corners' left-to-right order is wrong, and the
+    # angles on it would read about 180 deg.
+    ev = column_evidence()
+    corners = ev.corners.copy().reshape(17, 2, 2, 2)
+    corners[12, endplates] = corners[12, endplates][:, ::-1]
+    swapped = replace(ev, corners=corners.reshape(17, 4, 2))
+    assert not_measured_reason(swapped, LIMITS) == NotMeasured.IMPLAUSIBLE_GEOMETRY
+    # The check reads the corners that are measured: the mirror-averaged ones where present.
+    assert not_measured_reason(replace(ev, refined_corners=swapped.corners), LIMITS) == NotMeasured.IMPLAUSIBLE_GEOMETRY
+
+
+def test_steep_but_real_endplates_pass_the_tilt_bound():
+    corners = synthetic_landmarks(np.interp(range(17), [0, 8, 16], [-35, 35, -35]), width=30, height=16,
+                                  gap=5, top=20, x0=96).reshape(17, 4, 2)
+    ev = LandmarkEvidence(corners, corners.mean(axis=1), np.full(17, 0.6), 10.0)
+    assert 34 < ev.geometry()["max_endplate_tilt"] < 36
+    assert not_measured_reason(ev, replace(LIMITS, min_spacing_ratio=0.1, max_height_ratio=2.0)) is None
+
+
+def test_a_stored_checkpoints_thresholds_without_the_tilt_bound_get_the_default():
+    stored = LIMITS.to_dict()
+    del stored["max_endplate_tilt"]
+    assert MeasurabilityThresholds.from_dict(stored).max_endplate_tilt == MeasurabilityThresholds().max_endplate_tilt
+
+
+def test_training_targets_put_each_endplates_corners_left_to_right():
+    # As on two AASCE films: one vertebra's corners swapped, another's lower endplate swapped.
+    points = synthetic_landmarks(np.zeros(17), width=30, height=16, gap=5, top=20, x0=96)
+    wrong = points.reshape(17, 2, 2, 2).copy()
+    wrong[16] = wrong[16][:, ::-1]
+    wrong[15, 1] = wrong[15, 1][::-1]
+    assert np.array_equal(left_to_right(wrong.reshape(68, 2)), points)
+    assert np.array_equal(left_to_right(points), points)
+
+
+def test_the_tilt_loss_charges_a_left_right_swap_the_most():
+    target = torch.tensor([[1.0, 0.0]])
+    angle = torch.tensor([0.0, 0.01, 0.5, np.pi / 2, np.pi - 0.5, np.pi])
+    axes = torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1)
+    err = tilt_error(axes, target)
+    assert torch.all(torch.diff(err) > 0)  # grows all the way round to the swap
+    assert err[0] == 0 and abs(float(err[1]) - 0.01) < 1e-4 and abs(float(err[-1]) - 2) < 1e-6
 
 
 def test_one_unusual_validation_film_does_not_move_the_limits():

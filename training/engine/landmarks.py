@@ -208,6 +208,20 @@ class LandmarkTrainResult:
     seconds: float
 
 
+def left_to_right(points: np.ndarray) -> np.ndarray:
+    """(68, 2) landmarks with each endplate's two corners in left-to-right order.
+
+    Two AASCE films carry a label error: one has L5's left and right corners swapped, one has
+    L4's bottom corners swapped. A training target must not teach a swap (the tilt loss charges
+    one fully), so the corners of an endplate whose right corner lies left of its left one trade
+    places; endplates already in order are returned as they are.
+    """
+    corners = np.array(points, dtype=np.float64).reshape(-1, 2, 2, 2)  # vertebra, endplate, side, xy
+    swapped = corners[:, :, 1, 0] < corners[:, :, 0, 0]
+    corners[swapped] = corners[swapped][:, ::-1]
+    return corners.reshape(-1, 2)
+
+
 class DecodedFilms:
     """Each film decoded once (uint8 to keep 481 films in ~80 MB) with landmarks in its pixels."""
 
@@ -218,7 +232,7 @@ class DecodedFilms:
             pixels = decode_image(s.read(), params.decode_max_side).pixels
             self.images.append(np.round(pixels * 255).astype(np.uint8))
             h, w = pixels.shape
-            self.points.append(s.points * np.array([w, h], dtype=np.float64))
+            self.points.append(left_to_right(s.points) * np.array([w, h], dtype=np.float64))
 
     def gray(self, index: int) -> np.ndarray:
         return self.images[index].astype(np.float32) / 255.0
@@ -229,6 +243,21 @@ def canvas_targets(gray: np.ndarray, points: np.ndarray, params: PreprocessParam
     tensor, box = preprocess_with_box(gray, params)
     h, w = gray.shape
     return tensor, image_to_canvas(points, box, (w, h))
+
+
+def tilt_error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """A vertebra's tilt error between unit left-to-right axes ``a`` and ``b`` (..., 2), in [0, 2].
+
+    |sin| of the angle between them while they point the same way, 2 - |sin| once they point
+    apart. |sin| alone is blind to a left/right corner swap (the axis turned by 180 deg reads as
+    no error), and turning a swapped axis back must pass through |sin| = 1: a barrier that held
+    one CV run's model (fold 4 of the 2026-12-03 round) with one vertebra's corners swapped on
+    every film, each of its angles read about 179 deg. Here the swap costs the most, and the
+    error still grows like |angle| near zero, where |sin| did.
+    """
+    sin = (a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]).abs()
+    cos = (a * b).sum(dim=-1)
+    return torch.where(cos >= 0, sin, 2 - sin)
 
 
 def landmark_loss(heat: torch.Tensor, offsets: torch.Tensor, target: torch.Tensor,
@@ -242,8 +271,7 @@ def landmark_loss(heat: torch.Tensor, offsets: torch.Tensor, target: torch.Tenso
         v = (c[:, :, 1] + c[:, :, 3] - c[:, :, 0] - c[:, :, 2]) / 2
         return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-6)
 
-    a, b = axis(corners), axis(tgt)
-    tilt_loss = (a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]).abs().mean()  # |sin| of tilt error
+    tilt_loss = tilt_error(axis(corners), axis(tgt)).mean()
 
     bsz, v, h, w = heat.shape
     grid_x, grid_y = cell_centres(h, w, heat.dtype)
