@@ -60,7 +60,7 @@ def reference_swapped(sample) -> bool:
 
 
 def evaluate_fold(predictor: LandmarkPredictor, samples: list, data: Path) -> dict:
-    pred, ref, measured, latencies = [], [], [], []
+    pred, ref, measured, latencies, reasons = [], [], [], [], []
     for s in samples:
         t0 = time.perf_counter()
         r = predictor.measure(s.read())
@@ -69,6 +69,7 @@ def evaluate_fold(predictor: LandmarkPredictor, samples: list, data: Path) -> di
         pred.append([m.pt, m.mt, m.tl] if m else [0.0, 0.0, 0.0])
         ref.append(list(s.angles))
         measured.append(r.measured)
+        reasons.append(r.not_measured)
     pred, ref, measured = np.array(pred), np.array(ref), np.array(measured)
     swapped = np.array([reference_swapped(s) for s in samples])
     clean = measured & ~swapped
@@ -87,6 +88,10 @@ def evaluate_fold(predictor: LandmarkPredictor, samples: list, data: Path) -> di
         "specificity_lt10": float(((~called_big) & (~big) & measured).sum() / max((~big).sum(), 1)) if (~big).any() else None,
         "n_lt10": int((~big).sum()),
         "measured_share": float(measured.mean()),
+        "aasce_reasons": dict(Counter(x or "measured" for x in reasons)),
+        # Which AP films were not measured, and how curved they are (the largest reference angle).
+        "aasce_not_measured": [{"film": Path(str(s.image)).name, "reason": x, "largest_ref_deg": round(float(s.angles[0]), 1)}
+                               for s, x in zip(samples, reasons, strict=True) if x],
         "median_ms_aasce": statistics.median(latencies),
     }
     spondy = [predictor.measure(p) for p in images_in(data / "fraiwan" / "spondylolisthesis")]
