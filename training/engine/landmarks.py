@@ -250,10 +250,10 @@ def tilt_error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     |sin| of the angle between them while they point the same way, 2 - |sin| once they point
     apart. |sin| alone is blind to a left/right corner swap (the axis turned by 180 deg reads as
-    no error), and turning a swapped axis back must pass through |sin| = 1: a barrier that held
-    one CV run's model (fold 4 of the 2026-12-03 round) with one vertebra's corners swapped on
-    every film, each of its angles read about 179 deg. Here the swap costs the most, and the
-    error still grows like |angle| near zero, where |sin| did.
+    no error), so only the corner L1 pulled against one: the likely reason one CV run's model
+    (fold 4, second round of 2026-12-03) kept one vertebra's corners swapped on every film and
+    read every angle near 179 deg. Here the swap costs the most, and the error still grows like
+    |angle| near zero, where |sin| did. Retrained on this loss, fold 4 came out sane (card).
     """
     sin = (a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]).abs()
     cos = (a * b).sum(dim=-1)
