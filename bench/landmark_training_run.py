@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,32 +54,16 @@ os.environ.update({
 
 def seed_platform() -> object:
     """A fresh database with the shipped landmark model active; returns an admin user."""
-    from bench.platform_setup import fresh_database
+    from bench.platform_setup import fresh_schema
 
-    fresh_database(DB_URL)
-    import django
-
-    django.setup()
-    import redis
-    from django.core.management import call_command
-
+    fresh_schema(db_url=DB_URL, broker_url=BROKER)
     from registry.models import ModelKind
     from registry.services import model_version_register_default
     from tests.inference.support import make_user
 
-    call_command("migrate", verbosity=0)
-    redis.Redis.from_url(BROKER).flushdb()
     if model_version_register_default(kind=ModelKind.LANDMARKS) is None:
         raise SystemExit("models/landmarks.pt is missing: nothing to warm-start from or compare with")
     return make_user("bench-admin", "admin", is_staff=True, is_superuser=True)
-
-
-def start_worker() -> subprocess.Popen:
-    log = open(MEDIA / "worker.log", "w")
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "scoliosis_portal", "worker", "-P", "solo", "-Q", "training",
-         "-n", "bench-landmarks@%h", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
-        cwd=ROOT, env={**os.environ}, start_new_session=True, stdout=log, stderr=log)
 
 
 def wait_for(run_id: int, poll_s: float = 20.0):
@@ -102,7 +85,7 @@ def metrics_of(side: dict | None) -> dict | None:
     if not side:
         return None
     metrics = side.get("metrics") or {}
-    return {"name": side.get("name"), **{k: metrics.get(k) for k in REPORTED if k in metrics}}
+    return {"name": side.get("name"), **{k: metrics[k] for k in REPORTED if k in metrics}}
 
 
 def summary(run) -> dict:
@@ -130,10 +113,11 @@ def main() -> None:
     if not (DATA / "labels.csv").is_file():
         raise SystemExit(f"no AASCE folder at {DATA} (labels.csv missing)")
     admin = seed_platform()
+    from bench.platform_setup import start_training_worker
     from registry.models import ModelKind
     from training.runs.services import training_run_start
 
-    worker = start_worker()
+    worker = start_training_worker(MEDIA / "worker.log", "bench-landmarks")
     try:
         hp = {"minutes": args.minutes} if args.minutes else None
         run = training_run_start(user=admin, kind=ModelKind.LANDMARKS, hyperparameters=hp)

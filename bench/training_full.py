@@ -161,16 +161,14 @@ def seed_platform() -> dict:
 
 def start_processes(port: int) -> tuple[subprocess.Popen, subprocess.Popen]:
     """gunicorn (2 sync workers) and a niced solo Celery worker on the training queue."""
+    from bench.platform_setup import start_training_worker
+
     env = {**os.environ}
     log = open(MEDIA / "processes.log", "w")
     web = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "scoliosis_portal.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}",
          "--log-level", "warning"], cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=log)
-    worker = subprocess.Popen(
-        ["nice", "-n", "10", sys.executable, "-m", "celery", "-A", "scoliosis_portal", "worker", "-P", "solo",
-         "-Q", "training", "-n", "bench-training@%h", "--without-gossip", "--without-mingle",
-         "--loglevel", "WARNING"], cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=log)
-    return web, worker
+    return web, start_training_worker(MEDIA / "worker.log", "bench-training", nice=10)
 
 
 def run_summary(run, posted: float) -> dict:
