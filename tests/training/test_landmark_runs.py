@@ -67,6 +67,17 @@ def test_landmark_gate_refuses_a_candidate_that_measures_nothing(margins):
     assert "measured none of the 12 evaluation films" in decision.summary
 
 
+def test_landmark_gate_says_when_the_active_model_measured_nothing(margins):
+    # An active model that refuses every evaluation film has no error to compare with: the
+    # candidate passes, and the summary says why rather than claiming there is no active model.
+    decision = landmark_model_version_evaluate_gate(candidate_metrics=metrics(4.0, 0.9, n=12),
+                                                    active_metrics=metrics(None, 0.0, n=12))
+    assert decision.passed
+    assert "the active landmark model measured none of the 12 evaluation films" in decision.summary
+    no_active = landmark_model_version_evaluate_gate(candidate_metrics=metrics(4.0, 0.9), active_metrics=None)
+    assert "no active landmark model to compare with" in no_active.summary
+
+
 def test_platform_landmark_defaults_are_the_engine_defaults():
     from training.engine import LandmarkTrainConfig
 

@@ -131,8 +131,9 @@ def landmark_model_version_evaluate_gate(*, candidate_metrics: dict, active_metr
         return GateDecision(False, [f"the candidate measured none of the {n} evaluation films"])
     active_mae = _number(active_metrics or {}, "largest_mae")
     if active_mae is None:
-        return GateDecision(True, [f"largest-angle MAE {cand_mae:.2f} deg, {cand_share:.0%} measured; "
-                                   "no active landmark model to compare with"])
+        why = ("no active landmark model to compare with" if not active_metrics
+               else f"the active landmark model measured none of the {active_metrics.get('n', 0)} evaluation films")
+        return GateDecision(True, [f"largest-angle MAE {cand_mae:.2f} deg, {cand_share:.0%} measured; {why}"])
     active_share = _number(active_metrics, "measured_share") or 0.0
     max_rise = _margin("TRAINING_LANDMARK_PROMOTION_MAX_MAE_RISE", 0.5)
     max_drop = _margin("TRAINING_LANDMARK_PROMOTION_MAX_MEASURED_DROP", 0.02)
