@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any, ClassVar
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -64,13 +64,7 @@ class MeasurabilityThresholds:
     ood_distance: float = float("inf")  # Mahalanobis distance of the pooled deepest features
     lumbar_found_min: int = 4  # of L1-L5, for a film missing thoracic vertebrae to be "lumbar-only"
     min_spacing_ratio: float = 0.45  # each centre-to-centre step over the column's median step
-    # The longest step: a fixed bound, not fitted (since 2026-12-04). Fitted on ~42 validation films
-    # it sat near their single largest step and moved from 2.84 to 2.34 between two runs of one
-    # recipe; the lower value cost one fold-0 model 10 AP films. On the shipped model's fold 0 it
-    # refused one AP film (step 3.65, measured within 1.4 deg when let through) and no lumbar or
-    # lateral film (those are out of distribution first). A step of 4 median steps is a gap of
-    # three vertebrae: the column found is not one spine.
-    max_spacing_ratio: float = 4.0
+    max_spacing_ratio: float = 1.9
     min_height_ratio: float = 0.35  # each vertebra's height over the median step
     max_height_ratio: float = 1.3
     # Degrees between an endplate's left-to-right direction and the film's horizontal. A fixed
@@ -79,17 +73,12 @@ class MeasurabilityThresholds:
     # the 2026-12-03 round, swapped one vertebra's corners on every film and read ~179 deg angles).
     max_endplate_tilt: float = 60.0
 
-    # Bounds that are serving code: a checkpoint's stored value is not read, so every model,
-    # older ones included, is judged by the same bound.
-    FIXED: ClassVar[frozenset[str]] = frozenset({"max_spacing_ratio", "max_endplate_tilt"})
-
     def to_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MeasurabilityThresholds:
-        return cls(**{k: type(getattr(cls(), k))(data[k]) for k in cls.__dataclass_fields__
-                      if k in data and k not in cls.FIXED})
+        return cls(**{k: type(getattr(cls(), k))(data[k]) for k in cls.__dataclass_fields__ if k in data})
 
 
 @dataclass(frozen=True)
