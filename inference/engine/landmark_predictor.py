@@ -11,8 +11,9 @@ invented angle. The decision uses the model's own evidence, in this order:
 4. the found vertebrae are not a plausible column (order, spacing, size) -> "implausible spine
    geometry".
 
-Every threshold is stored in the checkpoint, set by training from films the model did not
-train on (see ``training.engine.landmarks``). The checks read the film's own answer; the angles of
+The fitted thresholds are stored in the checkpoint, set by training from films the model did
+not train on (see ``training.engine.landmarks``); a few are fixed bounds of serving code
+(``MeasurabilityThresholds.FIXED``). The checks read the film's own answer; the angles of
 a measured film are computed on that answer averaged with the answer on its mirror image, both
 decoded over a wider window (``landmark_model.CORNER_WINDOW``).
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import numpy as np
 import torch
@@ -63,7 +64,13 @@ class MeasurabilityThresholds:
     min_confidence: float = 0.05  # peak mass for a vertebra to count as found
     ood_distance: float = float("inf")  # Mahalanobis distance of the pooled deepest features
     lumbar_found_min: int = 4  # of L1-L5, for a film missing thoracic vertebrae to be "lumbar-only"
-    min_spacing_ratio: float = 0.45  # each centre-to-centre step over the column's median step
+    # Each centre-to-centre step over the column's median step. The shortest step is a fixed
+    # bound, not fitted (since 2026-12-04): a step under a tenth of the median is a vertebra found
+    # twice. Fitted (validation q2 x 0.85, 0.28-0.38 on the newest CV models), it sat just under the
+    # shortest step of ~40 validation films and refused films that, tested blind on two retrained
+    # folds, read within 1.3-4.0 deg of the reference (landmark model card, "Newest round").
+    # The longest step stays fitted: a fixed bound failed its blind test.
+    min_spacing_ratio: float = 0.1
     max_spacing_ratio: float = 1.9
     min_height_ratio: float = 0.35  # each vertebra's height over the median step
     max_height_ratio: float = 1.3
@@ -73,12 +80,17 @@ class MeasurabilityThresholds:
     # the 2026-12-03 round, swapped one vertebra's corners on every film and read ~179 deg angles).
     max_endplate_tilt: float = 60.0
 
+    # Bounds that are serving code: a checkpoint's stored value is not read, so every model,
+    # older ones included, is judged by the same bound.
+    FIXED: ClassVar[frozenset[str]] = frozenset({"min_spacing_ratio", "max_endplate_tilt"})
+
     def to_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MeasurabilityThresholds:
-        return cls(**{k: type(getattr(cls(), k))(data[k]) for k in cls.__dataclass_fields__ if k in data})
+        return cls(**{k: type(getattr(cls(), k))(data[k]) for k in cls.__dataclass_fields__
+                      if k in data and k not in cls.FIXED})
 
 
 @dataclass(frozen=True)

@@ -101,12 +101,35 @@ def test_vertebrae_out_of_order_are_implausible():
     assert not_measured_reason(column_evidence(order=order), LIMITS) == NotMeasured.IMPLAUSIBLE_GEOMETRY
 
 
-def test_a_collapsed_gap_between_vertebrae_is_implausible():
+def _column_with_step_8_9(step: float) -> LandmarkEvidence:
+    """The plausible column with T9 onwards moved so that T8-T9's centres are ``step`` px apart
+    (the other steps are 21 px)."""
     ev = column_evidence()
     corners = ev.corners.copy()
-    corners[8:] -= np.array([0, 18.0])  # T9 onwards pulled up onto T8
-    ev = LandmarkEvidence(corners, corners.mean(axis=1), ev.confidence, ev.ood_distance)
+    corners[8:] -= np.array([0, 21.0 - step])
+    return LandmarkEvidence(corners, corners.mean(axis=1), ev.confidence, ev.ood_distance)
+
+
+def test_a_vertebra_found_twice_is_implausible():
+    ev = _column_with_step_8_9(1.0)  # T9 found on top of T8: a step of 0.05 median steps
+    assert ev.geometry()["min_spacing_ratio"] < 0.1
     assert not_measured_reason(ev, LIMITS) == NotMeasured.IMPLAUSIBLE_GEOMETRY
+
+
+def test_a_short_step_that_is_not_a_duplicate_is_measured():
+    # 0.2 median steps: shorter than any validation film's on some models, and not a duplicate.
+    ev = _column_with_step_8_9(4.2)
+    assert 0.19 < ev.geometry()["min_spacing_ratio"] < 0.21
+    assert not_measured_reason(ev, LIMITS) is None
+
+
+def test_the_shortest_step_bound_is_fixed_not_read_from_a_checkpoint_nor_fitted():
+    stored = {**LIMITS.to_dict(), "min_spacing_ratio": 0.38}  # what an older model fitted
+    assert MeasurabilityThresholds.from_dict(stored).min_spacing_ratio == 0.1
+    rng = np.random.default_rng(5)
+    validation = [column_evidence(confidence=rng.uniform(0.45, 0.65, 17)) for _ in range(20)]
+    limits, info = fit_thresholds(validation, LandmarkTrainConfig())
+    assert limits.min_spacing_ratio == 0.1 and "shortest step 0.1" in info["geometry"]
 
 
 @pytest.mark.parametrize("endplates", [[0, 1], [0], [1]], ids=["vertebra", "upper endplate", "lower endplate"])
