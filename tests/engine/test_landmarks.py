@@ -51,12 +51,14 @@ from training.engine.landmarks import (
     landmark_loss,
     left_to_right,
     pooled_features,
+    samples_from_labels_csv,
     tilt_error,
+    top_to_bottom,
     train_landmarks,
 )
 
 from .landmark_fixtures import TINY, synthetic_film, tiny_landmark_run_fixture  # noqa: F401 - fixture
-from .test_cobb_geometry import synthetic_landmarks
+from .test_cobb_geometry import aasce_dir, synthetic_landmarks
 
 LIMITS = MeasurabilityThresholds(min_confidence=0.1, ood_distance=50.0)
 
@@ -167,6 +169,30 @@ def test_training_targets_put_each_endplates_corners_left_to_right():
     wrong[15, 1] = wrong[15, 1][::-1]
     assert np.array_equal(left_to_right(wrong.reshape(68, 2)), points)
     assert np.array_equal(left_to_right(points), points)
+
+
+def test_training_targets_put_the_vertebrae_top_to_bottom():
+    # As on 24 AASCE films: T1's corners listed last (19 films), or two neighbours swapped.
+    points = synthetic_landmarks(np.linspace(-5, 5, 17), width=30, height=16, gap=5, top=20, x0=96)
+    vertebrae = points.reshape(17, 4, 2)
+    t1_last = np.concatenate([vertebrae[1:], vertebrae[:1]]).reshape(68, 2)
+    l4_l5_swapped = vertebrae[[*range(15), 16, 15]].reshape(68, 2)
+    assert np.array_equal(top_to_bottom(t1_last), points)
+    assert np.array_equal(top_to_bottom(l4_l5_swapped), points)
+    assert np.array_equal(top_to_bottom(points), points)
+
+
+def test_the_training_targets_of_the_aasce_films_listed_out_of_order_run_top_to_bottom():
+    labels = aasce_dir() / "labels.csv"
+    if not labels.exists():
+        pytest.skip(f"AASCE data not at {labels.parent} (set AASCE_DATA_DIR)")
+    samples = samples_from_labels_csv(labels.parent)
+    listed_out_of_order = [s for s in samples if (np.diff(s.points.reshape(17, 4, 2).mean(axis=1)[:, 1]) < 0).any()]
+    assert len(listed_out_of_order) == 24  # the data as released (19 with T1 listed last)
+    films = DecodedFilms(listed_out_of_order, LandmarkTrainConfig().params())
+    for points in films.points:
+        # >= : on three of them two neighbours are labelled on (nearly) one vertebra, which no order repairs
+        assert (np.diff(points.reshape(17, 4, 2).mean(axis=1)[:, 1]) >= 0).all()
 
 
 def test_the_tilt_loss_charges_a_left_right_swap_the_most():

@@ -222,6 +222,21 @@ def left_to_right(points: np.ndarray) -> np.ndarray:
     return corners.reshape(-1, 2)
 
 
+def top_to_bottom(points: np.ndarray) -> np.ndarray:
+    """(68, 2) landmarks with the 17 vertebrae in top-to-bottom order of their centres.
+
+    The AASCE labels list T1-L5 top to bottom, but 24 of the 481 films do not: on 19 the first
+    vertebra's corners come last (the list reads T2 ... L5, T1, so every heat-map target would
+    name the vertebra below); on the other 5 one vertebra is listed out of place, and on three
+    of those two neighbours are labelled on (nearly) one vertebra, which no order repairs.
+    Sorted, each target names the vertebra at its position; a film already in order is returned
+    as it is. The reference angles are the challenge's and are not recomputed.
+    """
+    vertebrae = np.array(points, dtype=np.float64).reshape(-1, 4, 2)
+    order = np.argsort(vertebrae.mean(axis=1)[:, 1], kind="stable")
+    return vertebrae[order].reshape(-1, 2)
+
+
 class DecodedFilms:
     """Each film decoded once (uint8 to keep 481 films in ~80 MB) with landmarks in its pixels."""
 
@@ -232,7 +247,7 @@ class DecodedFilms:
             pixels = decode_image(s.read(), params.decode_max_side).pixels
             self.images.append(np.round(pixels * 255).astype(np.uint8))
             h, w = pixels.shape
-            self.points.append(left_to_right(s.points) * np.array([w, h], dtype=np.float64))
+            self.points.append(left_to_right(top_to_bottom(s.points)) * np.array([w, h], dtype=np.float64))
 
     def gray(self, index: int) -> np.ndarray:
         return self.images[index].astype(np.float32) / 255.0
