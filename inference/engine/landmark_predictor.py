@@ -68,7 +68,8 @@ class MeasurabilityThresholds:
     # bound, not fitted (since 2026-12-04): a step under a tenth of the median is a vertebra found
     # twice. Fitted (validation q2 x 0.85, 0.28-0.38 on the newest CV models), it sat just under the
     # shortest step of ~40 validation films and refused films that, tested blind on two retrained
-    # folds, read within 1.3-4.0 deg of the reference (landmark model card, "Newest round").
+    # folds, read within 1.3-4.0 deg of the reference (landmark model card,
+    # "Newest round (2026-12-04, second session)").
     # The longest step stays fitted: a fixed bound failed its blind test.
     min_spacing_ratio: float = 0.1
     max_spacing_ratio: float = 1.9
@@ -89,7 +90,8 @@ class MeasurabilityThresholds:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MeasurabilityThresholds:
-        return cls(**{k: type(getattr(cls(), k))(data[k]) for k in cls.__dataclass_fields__
+        defaults = cls()
+        return cls(**{k: type(getattr(defaults, k))(data[k]) for k in cls.__dataclass_fields__
                       if k in data and k not in cls.FIXED})
 
 
