@@ -4,13 +4,15 @@ Each checkpoint (a ``bench/landmarks_cv.py`` fold model: its metadata names the 
 once over three sets of films: its own internal validation films (recomputed from its metadata, as
 ``bench/landmarks_rethreshold.py`` does), the AP films of its held-out fold, and the lumbar-only and
 lateral films of ``fraiwan/spondylolisthesis``. The evidence is cached beside the checkpoint
-(``<checkpoint>.evidence.npz``). Then each rule sets its limits from the checkpoint's stored ones and the
-validation films only, and is judged on the held-out films: AP films measured, MAE of the largest angle,
-lumbar/lateral films let in, and each film whose decision differs from the checkpoint's own limits, with
-the error it reads when measured. Write the rule and its criterion down before looking at its models.
+(``<checkpoint>.evidence.npz``). Then each rule sets its limits from the serving limits (the
+checkpoint's fitted ones plus the serving code's fixed bounds), the longest-step limit the checkpoint
+fitted (read by serving until 2026-12-05) and the validation films only, and is judged on the held-out
+films: AP films measured, MAE of the largest angle, lumbar/lateral films let in, and each film whose
+decision differs from the serving limits', with the error it reads when measured. Write the rule and its
+criterion down before looking at its models.
 
     .venv/bin/python bench/landmarks_limit_rules.py var/cv3/f0/fold0.pt var/cv3/f1/fold1.pt \\
-        --rules fitted no-longest-step median-longest-step
+        --rules serving fitted-longest-step median-longest-step
 """
 
 from __future__ import annotations
@@ -46,18 +48,20 @@ def longest_steps(evidence: list[LandmarkEvidence]) -> np.ndarray:
     return np.array([e.geometry()["max_spacing_ratio"] for e in evidence])
 
 
-# A rule: (the checkpoint's stored limits, its validation films' evidence) -> the limits to judge by.
-Rule = Callable[[MeasurabilityThresholds, list[LandmarkEvidence]], MeasurabilityThresholds]
+# A rule: (the serving limits, the validation films' evidence, the longest-step limit the checkpoint
+# fitted) -> the limits to judge by.
+Rule = Callable[[MeasurabilityThresholds, list[LandmarkEvidence], float], MeasurabilityThresholds]
 RULES: dict[str, Rule] = {
-    "fitted": lambda limits, val: limits,
-    # No limit on the longest centre-to-centre step (rule N of 2026-12-05).
-    "no-longest-step": lambda limits, val: replace(limits, max_spacing_ratio=float("inf")),
+    # The serving code's limits: no longest-step limit since 2026-12-05 (rule N).
+    "serving": lambda limits, val, fitted: limits,
+    # The checkpoint's own fitted longest-step limit (validation q98 x 1.15), the rule until 2026-12-05.
+    "fitted-longest-step": lambda limits, val, fitted: replace(limits, max_spacing_ratio=fitted),
     # 1.9 x the validation films' median longest step, within 1.9-3.5 (rule M of 2026-12-05).
-    "median-longest-step": lambda limits, val: replace(
+    "median-longest-step": lambda limits, val, fitted: replace(
         limits, max_spacing_ratio=float(np.clip(1.9 * np.median(longest_steps(val)), 1.9, 3.5))),
     # Every spacing and height limit at its outer sanity bound (rule C of 2026-12-04).
-    "sanity-bounds": lambda limits, val: replace(limits, max_spacing_ratio=3.5, min_height_ratio=0.2,
-                                                 max_height_ratio=2.0),
+    "sanity-bounds": lambda limits, val, fitted: replace(limits, max_spacing_ratio=3.5, min_height_ratio=0.2,
+                                                         max_height_ratio=2.0),
 }
 
 
@@ -94,6 +98,7 @@ def collect(checkpoint: Path, data: Path) -> dict[str, np.ndarray]:
         out.update({f"{part}_{k}": np.stack([r[k] for r in records]) for k in FIELDS})
         out[f"{part}_names"] = np.array([Path(str(src)).name for src, _ in films])
     out["limits"] = np.array([predictor.limits.to_dict()[k] for k in sorted(predictor.limits.to_dict())])
+    out["fitted_longest_step"] = np.array(float(predictor.metadata["measurability"].get("max_spacing_ratio", np.inf)))
     return out
 
 
@@ -110,7 +115,7 @@ def stored_limits(cache: dict[str, np.ndarray]) -> MeasurabilityThresholds:
 
 def judge(cache: dict[str, np.ndarray], rule: Rule) -> dict:
     stored = stored_limits(cache)
-    limits = rule(stored, evidence_of(cache, "val"))
+    limits = rule(stored, evidence_of(cache, "val"), float(cache["fitted_longest_step"]))
     held = evidence_of(cache, "held")
     angles, ref = cache["held_angles"][:, 0], cache["held_ref"][:, 0]
     measured = np.array([not_measured_reason(e, limits) is None for e in held]) & ~np.isnan(angles)
@@ -135,7 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoints", type=Path, nargs="+")
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--rules", nargs="+", choices=sorted(RULES), default=["fitted", "no-longest-step"])
+    parser.add_argument("--rules", nargs="+", choices=sorted(RULES), default=["serving", "fitted-longest-step"])
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -134,6 +134,24 @@ def test_the_shortest_step_bound_is_fixed_not_read_from_a_checkpoint_nor_fitted(
     assert limits.min_spacing_ratio == 0.1 and "shortest step 0.1" in info["geometry"]
 
 
+def test_a_long_step_is_measured_and_no_longest_step_limit_is_read_stored_or_fitted():
+    # Three median steps between T8 and T9: the fitted limit (2.45-3.50 on the 2026-12-05 CV models)
+    # would have refused it; the limit is gone (landmark model card, "Newest round (2026-12-05)").
+    ev = _column_with_step_8_9(63.0)
+    assert 2.9 < ev.geometry()["max_spacing_ratio"] < 3.1
+    assert not_measured_reason(ev, LIMITS) is None
+    stored = {**LIMITS.to_dict(), "max_spacing_ratio": 2.45}  # what an older model fitted
+    assert MeasurabilityThresholds.from_dict(stored).max_spacing_ratio == float("inf")
+    assert not_measured_reason(ev, MeasurabilityThresholds.from_dict(stored)) is None
+    rng = np.random.default_rng(5)
+    validation = [column_evidence(confidence=rng.uniform(0.45, 0.65, 17)) for _ in range(20)]
+    limits, info = fit_thresholds(validation, LandmarkTrainConfig())
+    assert limits.max_spacing_ratio == float("inf") and "no longest-step limit" in info["geometry"]
+    # A checkpoint stores only the fitted limits, all finite (its metadata is JSON).
+    assert not MeasurabilityThresholds.FIXED & limits.to_dict().keys()
+    assert all(np.isfinite(v) for v in limits.to_dict().values())
+
+
 @pytest.mark.parametrize("endplates", [[0, 1], [0], [1]], ids=["vertebra", "upper endplate", "lower endplate"])
 def test_a_vertebra_with_its_left_and_right_corners_swapped_is_implausible(endplates):
     # Spacing, heights and order all pass: only the corners' left-to-right order is wrong, and the
@@ -156,9 +174,11 @@ def test_steep_but_real_endplates_pass_the_tilt_bound():
 
 
 def test_a_stored_checkpoints_thresholds_without_the_tilt_bound_get_the_default():
-    stored = LIMITS.to_dict()
-    del stored["max_endplate_tilt"]
+    stored = LIMITS.to_dict()  # as checkpoints from before the tilt bound stored them: without it
+    assert "max_endplate_tilt" not in stored
     assert MeasurabilityThresholds.from_dict(stored).max_endplate_tilt == MeasurabilityThresholds().max_endplate_tilt
+    older = {**stored, "max_endplate_tilt": 170.0}  # nor is a stored value read
+    assert MeasurabilityThresholds.from_dict(older).max_endplate_tilt == MeasurabilityThresholds().max_endplate_tilt
 
 
 def test_training_targets_put_each_endplates_corners_left_to_right():

@@ -365,16 +365,14 @@ def fit_thresholds(evidence: Sequence[LandmarkEvidence], config: LandmarkTrainCo
     dist = np.array([e.ood_distance for e in evidence])
     geo = {k: np.array([e.geometry()[k] for e in evidence]) for k in evidence[0].geometry()}
     m, q = config.geometry_margin, config.geometry_quantile
-    # Validation films' spread, widened by the margin and kept inside sanity bounds. On the
-    # first fold-0 run, films with a step 2.3-2.8 x the median step (the bound was 2.6 then)
-    # measured no worse than the others: a long lumbar step is normal, and only a duplicated
-    # vertebra (a near-zero step) or a skipped pair is implausible, hence the wide outer bounds.
-    # The shortest step and the endplate tilt are fixed bounds (MeasurabilityThresholds.FIXED).
+    # Validation films' spread of vertebra heights, widened by the margin and kept inside sanity
+    # bounds. The steps between vertebrae and the endplate tilt are fixed bounds
+    # (MeasurabilityThresholds.FIXED): a long lumbar step is normal, and a fitted longest-step
+    # limit refused mostly good films; a near-zero step is a vertebra found twice.
     limits = replace(
         defaults,
         min_confidence=float(np.quantile(film_min_conf, config.confidence_quantile) * config.confidence_factor),
         ood_distance=float(np.quantile(dist, config.ood_quantile) * config.ood_margin),
-        max_spacing_ratio=float(np.clip(np.quantile(geo["max_spacing_ratio"], 1 - q) * (1 + m), defaults.max_spacing_ratio, 3.5)),
         min_height_ratio=float(np.clip(np.quantile(geo["min_height_ratio"], q) * (1 - m), 0.2, defaults.min_height_ratio)),
         max_height_ratio=float(np.clip(np.quantile(geo["max_height_ratio"], 1 - q) * (1 + m), defaults.max_height_ratio, 2.0)),
     )
@@ -382,7 +380,7 @@ def fit_thresholds(evidence: Sequence[LandmarkEvidence], config: LandmarkTrainCo
             "confidence": f"{config.confidence_factor} x q{config.confidence_quantile} of each film's weakest vertebra",
             "ood": f"{config.ood_margin} x q{config.ood_quantile} of validation distances",
             "geometry": f"validation q{q:g}/q{1 - q:g} widened by {m:.0%}, within sanity bounds; "
-                        f"shortest step {defaults.min_spacing_ratio:g} x the median step (fixed)"}
+                        f"shortest step {defaults.min_spacing_ratio:g} x the median step (fixed), no longest-step limit"}
     return limits, info
 
 
