@@ -18,6 +18,7 @@ criterion down before looking at its models.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -97,7 +98,7 @@ def collect(checkpoint: Path, data: Path) -> dict[str, np.ndarray]:
         records = [{**film_record(predictor, src), "ref": np.array(ref if ref else [np.nan] * 3)} for src, ref in films]
         out.update({f"{part}_{k}": np.stack([r[k] for r in records]) for k in FIELDS})
         out[f"{part}_names"] = np.array([Path(str(src)).name for src, _ in films])
-    out["limits"] = np.array([predictor.limits.to_dict()[k] for k in sorted(predictor.limits.to_dict())])
+    out["limits"] = np.array(json.dumps(predictor.limits.to_dict()))
     out["fitted_longest_step"] = np.array(float(predictor.metadata["measurability"].get("max_spacing_ratio", np.inf)))
     return out
 
@@ -108,18 +109,13 @@ def evidence_of(cache: dict[str, np.ndarray], part: str) -> list[LandmarkEvidenc
             for i in range(len(cache[f"{part}_names"]))]
 
 
-def stored_limits(cache: dict[str, np.ndarray]) -> MeasurabilityThresholds:
-    names = sorted(MeasurabilityThresholds().to_dict())
-    return replace(MeasurabilityThresholds(), **dict(zip(names, map(float, cache["limits"]), strict=True)))
-
-
 def judge(cache: dict[str, np.ndarray], rule: Rule) -> dict:
-    stored = stored_limits(cache)
-    limits = rule(stored, evidence_of(cache, "val"), float(cache["fitted_longest_step"]))
+    serving = MeasurabilityThresholds.from_dict(json.loads(str(cache["limits"])))
+    limits = rule(serving, evidence_of(cache, "val"), float(cache["fitted_longest_step"]))
     held = evidence_of(cache, "held")
     angles, ref = cache["held_angles"][:, 0], cache["held_ref"][:, 0]
     measured = np.array([not_measured_reason(e, limits) is None for e in held]) & ~np.isnan(angles)
-    base = np.array([not_measured_reason(e, stored) is None for e in held]) & ~np.isnan(angles)
+    base = np.array([not_measured_reason(e, serving) is None for e in held]) & ~np.isnan(angles)
     errors = np.abs(angles - ref)
     changed = [(str(cache["held_names"][i]), "added" if measured[i] else "dropped", float(errors[i]), float(ref[i]))
                for i in np.flatnonzero(measured != base)]

@@ -125,12 +125,16 @@ def test_a_short_step_that_is_not_a_duplicate_is_measured():
     assert not_measured_reason(ev, LIMITS) is None
 
 
+def _limits_fitted_on_plain_columns() -> tuple[MeasurabilityThresholds, dict]:
+    rng = np.random.default_rng(5)
+    validation = [column_evidence(confidence=rng.uniform(0.45, 0.65, 17)) for _ in range(20)]
+    return fit_thresholds(validation, LandmarkTrainConfig())
+
+
 def test_the_shortest_step_bound_is_fixed_not_read_from_a_checkpoint_nor_fitted():
     stored = {**LIMITS.to_dict(), "min_spacing_ratio": 0.38}  # what an older model fitted
     assert MeasurabilityThresholds.from_dict(stored).min_spacing_ratio == 0.1
-    rng = np.random.default_rng(5)
-    validation = [column_evidence(confidence=rng.uniform(0.45, 0.65, 17)) for _ in range(20)]
-    limits, info = fit_thresholds(validation, LandmarkTrainConfig())
+    limits, info = _limits_fitted_on_plain_columns()
     assert limits.min_spacing_ratio == 0.1 and "shortest step 0.1" in info["geometry"]
 
 
@@ -143,9 +147,7 @@ def test_a_long_step_is_measured_and_no_longest_step_limit_is_read_stored_or_fit
     stored = {**LIMITS.to_dict(), "max_spacing_ratio": 2.45}  # what an older model fitted
     assert MeasurabilityThresholds.from_dict(stored).max_spacing_ratio == float("inf")
     assert not_measured_reason(ev, MeasurabilityThresholds.from_dict(stored)) is None
-    rng = np.random.default_rng(5)
-    validation = [column_evidence(confidence=rng.uniform(0.45, 0.65, 17)) for _ in range(20)]
-    limits, info = fit_thresholds(validation, LandmarkTrainConfig())
+    limits, info = _limits_fitted_on_plain_columns()
     assert limits.max_spacing_ratio == float("inf") and "no longest-step limit" in info["geometry"]
     # A checkpoint stores only the fitted limits, all finite (its metadata is JSON).
     assert not MeasurabilityThresholds.FIXED & limits.to_dict().keys()
