@@ -74,7 +74,7 @@ class MeasurabilityThresholds:
     # it swung 2.45-3.50 median steps between models and refused films that were mostly long lumbar
     # steps of good columns: let through, about two in three read within 6 deg. Dropping it passed
     # a blind test on two retrained folds (+2 films, 0.4 and 1.4 deg off); post hoc on five more
-    # models it also let in 5 severe curves read 10-37 deg low (landmark model card, "Newest round
+    # models it also let in 5 severe curves read 10-37 deg low (landmark model card, "Round S
     # (2026-12-05)"). Kept as a field so older rules can be replayed (bench/landmarks_limit_rules.py).
     min_spacing_ratio: float = 0.1
     max_spacing_ratio: float = float("inf")

@@ -140,7 +140,7 @@ def test_the_shortest_step_bound_is_fixed_not_read_from_a_checkpoint_nor_fitted(
 
 def test_a_long_step_is_measured_and_no_longest_step_limit_is_read_stored_or_fitted():
     # Three median steps between T8 and T9: the fitted limit (2.45-3.50 on the 2026-12-05 CV models)
-    # would have refused it; the limit is gone (landmark model card, "Newest round (2026-12-05)").
+    # would have refused it; the limit is gone (landmark model card, "Round S (2026-12-05)").
     ev = _column_with_step_8_9(63.0)
     assert 2.9 < ev.geometry()["max_spacing_ratio"] < 3.1
     assert not_measured_reason(ev, LIMITS) is None
